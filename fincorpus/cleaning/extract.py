@@ -1,0 +1,89 @@
+"""Main text and metadata from decoded HTML (trafilatura), PDFs (pypdfium2) and plain text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from importlib.metadata import version
+
+import trafilatura
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_CST = timezone(timedelta(hours=8))  # dates on Chinese sites are Beijing time
+
+
+class ExtractionError(ValueError):
+    """The raw bytes could not be turned into text; the message says why."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    title: str | None
+    published_at: datetime | None
+    extractor: str
+    extractor_version: str
+    pages: int | None = None
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value[:19], fmt).replace(tzinfo=_CST).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def extract_html(html: str, url: str) -> Extracted:
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        favor_recall=True,
+        deduplicate=False,
+    )
+    text = (getattr(doc, "text", None) or "") if doc is not None else ""
+    title = getattr(doc, "title", None) if doc is not None else None
+    if not title:
+        m = _TITLE.search(html[:20000])
+        title = re.sub(r"\s+", " ", m.group(1)).strip() if m else None
+    return Extracted(
+        text=text,
+        title=title or None,
+        published_at=_date(getattr(doc, "date", None) if doc is not None else None),
+        extractor="trafilatura",
+        extractor_version=version("trafilatura"),
+    )
+
+
+def extract_pdf(data: bytes) -> Extracted:
+    """Page texts joined by form feeds, so page numbers survive into the text."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise ExtractionError(f"not a readable PDF: {exc}") from exc
+    try:
+        pages = []
+        for i in range(len(pdf)):
+            page = pdf[i]
+            textpage = page.get_textpage()
+            pages.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
+    finally:
+        pdf.close()
+    return Extracted("\f".join(pages), title, None, "pypdfium2", version("pypdfium2"), pages=len(pages))
+
+
+def extract_plain(text: str) -> Extracted:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return Extracted(text, first[:120] or None, None, "plain-text", "1")

@@ -1,0 +1,253 @@
+"""The ingest stages as plain functions: crawl -> process (clean) -> exact dedup -> licence tags -> stage.
+
+Prefect (flows.py) wraps these per source and per shard; tests call them directly. Every stage takes and
+returns plain data so it can run in a thread, a process or a Dask worker alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fincorpus.cleaning import normalize
+from fincorpus.cleaning.decode import decode_bytes
+from fincorpus.cleaning.extract import ExtractionError, Extracted, extract_html, extract_pdf, extract_plain
+from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
+from fincorpus.dedup.exact import mark_exact_duplicates
+from fincorpus.licensing import tag_licence
+from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
+from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.files import FilesReader
+from fincorpus.sources.optout import detect_optout
+from fincorpus.sources.registry import SourcesFile
+from fincorpus.sources.web import WebCrawler
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def staging_dir(home: Path, run_id: str) -> Path:
+    return home / "staging" / run_id
+
+
+# -- crawl ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrawlResult:
+    source_id: str
+    captures: list[Capture]
+    events: list[CrawlEvent]
+
+
+def crawl_source(
+    sources: SourcesFile,
+    source_id: str,
+    home: Path,
+    run_id: str,
+    progress: Callable[[CrawlEvent], None] | None = None,
+) -> CrawlResult:
+    """Fetch (or read) one source into its WARC file and write the crawl log next to the staged run."""
+    source = sources.get(source_id)
+    base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
+    with WarcArchive(home, f"raw/{run_id}/{source_id}.warc.gz") as archive:
+        if source.kind == "web":
+            reader: WebCrawler | FilesReader = WebCrawler(source, sources.crawler, archive, progress=progress)
+        elif source.kind == "files":
+            reader = FilesReader(source, archive, base_dir)
+        else:
+            raise ValueError(f"source {source_id!r}: kind {source.kind!r} has no connector yet")
+        try:
+            captures = list(reader.run())
+        finally:
+            reader.close()
+    log = staging_dir(home, run_id) / f"crawl-{source_id}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as fh:
+        for ev in reader.events:
+            fh.write(json.dumps(ev.__dict__, ensure_ascii=False) + "\n")
+    return CrawlResult(source_id, captures, reader.events)
+
+
+# -- process (cleaning) ----------------------------------------------------------------------------------------
+
+
+def _extract(capture: Capture, body: bytes) -> tuple[Extracted, dict[str, Any], str | None]:
+    """Returns the extraction, the decode facts and the decoded HTML (for opt-out meta tags)."""
+    ctype = capture.headers.get("content-type")
+    if capture.content_type == "application/pdf":
+        return extract_pdf(body), {"charset": None, "charset_source": "binary"}, None
+    decoded = decode_bytes(body, ctype)
+    facts = {"charset": decoded.charset, "charset_source": decoded.source}
+    if capture.content_type == "text/plain":
+        return extract_plain(decoded.text), facts, None
+    return extract_html(decoded.text, capture.final_url), facts, decoded.text
+
+
+def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:
+    """One capture -> one row; a row the quality step drops carries removed_stage/removed_reason."""
+    source = sources.get(capture.source_id)
+    native = capture.headers.get("x-fincorpus-native-id")
+    licence_class, legal_basis = source.licence_for(capture.final_url)
+    raw = read_raw(home, capture.raw_ref)
+    if hashlib.sha256(raw.body).hexdigest() != capture.raw_sha256:
+        raise RuntimeError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
+    row: dict[str, Any] = {
+        "doc_id": doc_id_from_native(source.id, native) if native else doc_id_from_url(capture.final_url),
+        "source_id": source.id,
+        "url": capture.url,
+        "canonical_url": capture.final_url,
+        "fetched_at": capture.fetched_at,
+        "http_status": capture.status,
+        "content_type": capture.content_type,
+        "raw_sha256": capture.raw_sha256,
+        "raw_ref": capture.raw_ref,
+        "warc_record_id": capture.warc_record_id,
+        "licence_class": licence_class,
+        "legal_basis": legal_basis,
+        "usage": [],
+        "run_id": run_id,
+        "config_sha256": sources.config_sha256(source),
+        "steps": [
+            {
+                "step": "fetch",
+                "detail": f"HTTP {capture.status} via {capture.discovered_via}"
+                + (f"; redirects {' -> '.join(capture.redirect_chain)}" if capture.redirect_chain else ""),
+            }
+        ],
+    }
+    try:
+        extracted, facts, html = _extract(capture, raw.body)
+    except ExtractionError as exc:
+        row.update(removed_stage="extract", removed_reason=str(exc), text=None)
+        row["steps"].append({"step": "extract", "detail": f"failed: {exc}"})
+        return row
+    optout = detect_optout(capture.headers, html)
+    text = normalize.normalize_text(extracted.text)
+    scores = compute_quality(text)
+    row.update(
+        facts,
+        title=extracted.title,
+        text=text,
+        lang=lang_of(scores),
+        published_at=extracted.published_at,
+        extractor=extracted.extractor,
+        extractor_version=extracted.extractor_version,
+        text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        quality=dict(scores),
+        tdm_reserved=optout.tdm_reserved,
+        noai=optout.noai,
+    )
+    if facts["charset"]:
+        row["steps"].append({"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"})
+    row["steps"].append({"step": "extract", "detail": f"{extracted.extractor} {extracted.extractor_version}"})
+    row["steps"].append({"step": normalize.STEP, "detail": None})
+    if optout.detail:
+        row["steps"].append({"step": "optout", "detail": optout.detail})
+    qfilter = QualityFilter(sources.quality.min_chars, sources.quality.min_cjk_share)
+    decision = qfilter.decide(scores)
+    row["steps"].append({"step": qfilter.name, "detail": "keep" if decision.keep else f"drop: {decision.reason}"})
+    if not decision.keep:
+        row.update(removed_stage=qfilter.name, removed_reason=decision.reason)
+    return row
+
+
+def process_captures(
+    captures: Iterable[Capture], sources: SourcesFile, home: Path, run_id: str
+) -> Iterator[dict[str, Any]]:
+    for capture in captures:
+        yield process_capture(capture, sources, home, run_id)
+
+
+def shard(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or []
+
+
+# -- dedup, licensing, staging ----------------------------------------------------------------------------------
+
+
+def finish_rows(rows: list[dict[str, Any]], published_hashes: dict[str, str]) -> list[dict[str, Any]]:
+    """Exact dedup against the run and the catalog, then licence tags: the order of docs/architecture.md."""
+    # The same URL can be captured twice in one run (e.g. a sitemap and a redirect target): keep the first.
+    seen: dict[str, dict[str, Any]] = {}
+    unique: list[dict[str, Any]] = []
+    for row in rows:
+        if row["doc_id"] in seen:
+            continue
+        seen[row["doc_id"]] = row
+        unique.append(row)
+    mark_exact_duplicates(unique, published_hashes)
+    for row in unique:
+        tag_licence(row, row["legal_basis"])
+    return unique
+
+
+@dataclass
+class StagedRun:
+    run_id: str
+    path: Path
+    documents: int
+    removed: int
+    summary: dict[str, Any]
+
+
+def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> StagedRun:
+    """Write the run's documents and removed tables; run.json is written last, so a staged run is complete."""
+    import pyarrow.parquet as pq
+
+    out = staging_dir(home, run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    docs = [{k: v for k, v in r.items() if k not in ("removed_stage", "removed_reason")} for r in rows if not r.get("removed_stage")]
+    removed = [r for r in rows if r.get("removed_stage")]
+    pq.write_table(documents_table(docs), out / "documents.parquet", compression="zstd", compression_level=3)
+    pq.write_table(removed_table(removed), out / "removed.parquet", compression="zstd", compression_level=3)
+    summary = {
+        "documents": len(docs),
+        "removed": len(removed),
+        "by_source": dict(Counter(r["source_id"] for r in docs)),
+        "by_licence": dict(Counter(r["licence_class"] for r in docs)),
+        "removed_by_stage": dict(Counter(r["removed_stage"] for r in removed)),
+        "exact_duplicates": sum(1 for r in removed if r.get("duplicate_relation") == "exact"),
+        "opted_out": sum(1 for r in docs if r.get("tdm_reserved") or r.get("noai")),
+    }
+    run_json = {"run_id": run_id, "status": "staged", "created_at": datetime.now(UTC).isoformat(), **meta, "summary": summary}
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(run_json, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(out / "run.json")
+    return StagedRun(run_id, out, len(docs), len(removed), summary)
+
+
+def pending_runs(home: Path) -> list[Path]:
+    """Staged, complete, not yet published runs, oldest first."""
+    root = home / "staging"
+    if not root.is_dir():
+        return []
+    runs = []
+    for d in sorted(root.iterdir()):
+        f = d / "run.json"
+        if f.is_file() and json.loads(f.read_text(encoding="utf-8")).get("status") == "staged":
+            runs.append(d)
+    return runs
+
+
+def pending_hashes(home: Path) -> dict[str, str]:
+    """text_sha256 -> doc_id of documents staged but not yet published (they count as known)."""
+    import pyarrow.parquet as pq
+
+    known: dict[str, str] = {}
+    for d in pending_runs(home):
+        t = pq.read_table(d / "documents.parquet", columns=["text_sha256", "doc_id"])
+        for h, i in zip(t.column("text_sha256").to_pylist(), t.column("doc_id").to_pylist()):
+            if h:
+                known.setdefault(h, i)
+    return known

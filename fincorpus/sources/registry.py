@@ -1,0 +1,230 @@
+"""Source declarations: the YAML file an operator writes, validated before anything is fetched.
+
+Errors name the file, the source and the field so that a bad file is fixed in one go, and a bad file never
+reaches the crawler or the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fincorpus.licensing import LICENCE_CLASSES
+
+SOURCE_ID_RE = r"^[a-z0-9_-]+$"
+
+
+class SourcesError(ValueError):
+    """The sources file cannot be used; the message says where and what to change."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrawlerConfig(_Strict):
+    user_agent: str = "fincorpus/0.1 (+https://github.com/fincorpus/fincorpus)"
+    proxy: str | None = None
+    delay_seconds: Annotated[float, Field(ge=0)] = 1.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent_has_token(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]+", v.strip()):
+            raise ValueError("must start with a product token such as 'fincorpus/0.1' (robots.txt groups match it)")
+        return v.strip()
+
+    @property
+    def robots_token(self) -> str:
+        """The product token robots.txt groups are matched against (RFC 9309 section 2.2.1)."""
+        return re.match(r"[A-Za-z0-9_-]+", self.user_agent).group(0)  # type: ignore[union-attr]
+
+
+class QualityConfig(_Strict):
+    """Thresholds for the basic quality decision; the scores are stored either way."""
+
+    min_chars: Annotated[int, Field(ge=0)] = 50
+    min_cjk_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class LicenceOverride(_Strict):
+    """A licence class for the URLs of a source that match ``match`` (first match wins)."""
+
+    match: str
+    licence: str
+    legal_basis: str
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        return _compile_all([v])[0]
+
+    @field_validator("licence")
+    @classmethod
+    def _known_licence(cls, v: str) -> str:
+        return _check_licence(v)
+
+
+def _check_licence(v: str) -> str:
+    if v not in LICENCE_CLASSES:
+        raise ValueError(f"unknown licence class {v!r}; use one of {sorted(LICENCE_CLASSES)}")
+    return v
+
+
+def _compile_all(patterns: list[str]) -> list[str]:
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {p!r}: {exc}") from exc
+    return patterns
+
+
+class SourceConfig(_Strict):
+    id: Annotated[str, Field(pattern=SOURCE_ID_RE)]
+    name: str
+    kind: Literal["web", "files", "warc", "dataset"]
+    enabled: bool = True
+    disabled_reason: str | None = None
+    seeds: list[str] = []
+    sitemaps: list[str] = []
+    feeds: list[str] = []
+    allow: list[str] = []
+    deny: list[str] = []
+    max_pages: Annotated[int, Field(gt=0)] = 2000
+    max_depth: Annotated[int, Field(ge=0)] = 20
+    path: str | None = None  # files: a folder of .html/.htm/.txt/.pdf files
+    licence: str
+    legal_basis: str
+    licence_overrides: list[LicenceOverride] = []
+    schedule: str | None = None
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        return _compile_all(v)
+
+    @field_validator("licence")
+    @classmethod
+    def _known_licence(cls, v: str) -> str:
+        return _check_licence(v)
+
+    @field_validator("seeds", "sitemaps", "feeds")
+    @classmethod
+    def _http_urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{url!r} is not an absolute http(s) URL")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError(f"{v!r} is not a 5-field cron expression such as '0 2 * * *'")
+        return v
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SourceConfig:
+        if self.kind == "web" and not (self.seeds or self.sitemaps or self.feeds):
+            raise ValueError("a web source needs at least one of seeds, sitemaps or feeds")
+        if self.kind == "files" and not self.path:
+            raise ValueError("a files source needs 'path' (a folder of .html, .txt or .pdf files)")
+        if self.kind in ("warc", "dataset") and self.enabled:
+            raise ValueError(f"kind {self.kind!r} is not implemented yet; set enabled: false with a disabled_reason")
+        if not self.enabled and not self.disabled_reason:
+            raise ValueError("a disabled source needs a disabled_reason")
+        return self
+
+    def licence_for(self, url: str) -> tuple[str, str]:
+        """Licence class and legal basis for one URL of this source."""
+        for rule in self.licence_overrides:
+            if re.search(rule.match, url):
+                return rule.licence, rule.legal_basis
+        return self.licence, self.legal_basis
+
+    def allowed_url(self, url: str) -> bool:
+        """Deny wins over allow; no allow patterns means every URL on the seed hosts."""
+        if any(re.search(p, url) for p in self.deny):
+            return False
+        if self.allow:
+            return any(re.search(p, url) for p in self.allow)
+        hosts = {re.match(r"^https?://([^/]+)", s).group(1) for s in self.seeds + self.sitemaps + self.feeds}  # type: ignore[union-attr]
+        m = re.match(r"^https?://([^/]+)", url)
+        return bool(m and m.group(1) in hosts)
+
+
+class SourcesFile(_Strict):
+    crawler: CrawlerConfig = CrawlerConfig()
+    quality: QualityConfig = QualityConfig()
+    sources: list[SourceConfig]
+    path: str = ""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SourcesFile:
+        seen: set[str] = set()
+        for s in self.sources:
+            if s.id in seen:
+                raise ValueError(f"source id {s.id!r} is declared twice")
+            seen.add(s.id)
+        return self
+
+    def get(self, source_id: str) -> SourceConfig:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise SourcesError(f"{self.path}: no source with id {source_id!r}; known: {', '.join(self.ids())}")
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.sources]
+
+    def config_sha256(self, source: SourceConfig) -> str:
+        """Hash of everything that shapes this source's output, so a record says which config made it."""
+        payload = {
+            "crawler": self.crawler.model_dump(mode="json"),
+            "quality": self.quality.model_dump(mode="json"),
+            "source": source.model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _location(err: dict, raw: dict) -> str:
+    loc = list(err["loc"])
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        sources = raw.get("sources") or []
+        entry = sources[loc[1]] if loc[1] < len(sources) else {}
+        sid = entry.get("id") if isinstance(entry, dict) else None
+        where = f"source {sid!r}" if sid else f"source #{loc[1] + 1}"
+        rest = ".".join(str(x) for x in loc[2:])
+        return f"{where}, field {rest!r}" if rest else where
+    return "field " + repr(".".join(str(x) for x in loc)) if loc else "top level"
+
+
+def load_sources(path: str | Path) -> SourcesFile:
+    """Read and validate a sources file; raise SourcesError with file, source and field on any problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise SourcesError(f"{p}: no such file; pass --sources with the path of a sources YAML file")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SourcesError(f"{p}: not valid UTF-8 YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(raw, dict) or "sources" not in raw:
+        raise SourcesError(f"{p}: expected a mapping with a 'sources:' list (see docs/sources.md)")
+    try:
+        return SourcesFile.model_validate({**raw, "path": str(p)})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{_location(err, raw)}: {msg}")
+        raise SourcesError(f"{p}: " + "; ".join(problems)) from None
