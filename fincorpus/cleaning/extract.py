@@ -38,7 +38,14 @@ def _date(value: str | None) -> datetime | None:
     return None
 
 
+_HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.I)
+
+
 def extract_html(html: str, url: str) -> Extracted:
+    if not _HTML_ROOT.search(html[:5000]):
+        # A fragment (saved pages sometimes start with a wrapper element) parses into a tree trafilatura
+        # rejects as empty; give it a document root.
+        html = f"<html><body>{html}</body></html>"
     doc = trafilatura.bare_extraction(
         html,
         url=url,

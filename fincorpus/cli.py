@@ -1,0 +1,321 @@
+"""The ``fincorpus`` command: sources, ingest, publish, snapshots, pull, verify, show, demo.
+
+Every failure the user can fix is one line on stderr naming what, where and what to do, with exit code 2;
+nothing is written to the catalog before the input has been checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fincorpus.catalog.store import CatalogError
+from fincorpus.prefect_env import configure_prefect, fincorpus_home
+from fincorpus.schema import SchemaError
+from fincorpus.sources.archive import RawRefError
+from fincorpus.sources.registry import SourcesError, load_sources
+
+app = typer.Typer(
+    help="Build the Shanghai financial corpus: crawl, clean, deduplicate, licence-tag, publish.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sources_app = typer.Typer(help="Check and list the sources declared in a sources file.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+console = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+USER_ERRORS = (SourcesError, CatalogError, RawRefError, SchemaError, FileNotFoundError, ValueError)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Corpus home (catalog, warehouse, raw WARCs). Default: $FINCORPUS_HOME or ./fincorpus-home"),
+]
+SourcesOpt = Annotated[Path, typer.Option("--sources", "-s", help="Sources YAML file")]
+
+
+def user_errors(fn: F) -> F:
+    """Turn expected failures into one clear line and exit code 2 instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _home(home: Path | None) -> Path:
+    h = fincorpus_home(home)
+    configure_prefect(h)
+    return h
+
+
+def _flows() -> Any:
+    """Import flows.py only after the Prefect environment is set (it reads settings at import)."""
+    root = Path(__file__).resolve().parent.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import flows
+
+    return flows
+
+
+# -- sources ----------------------------------------------------------------------------------------------------
+
+
+@sources_app.command("check")
+@user_errors
+def sources_check(sources: SourcesOpt) -> None:
+    """Validate a sources file; exit 2 with the file, source and field of the first problems."""
+    sf = load_sources(sources)
+    enabled = sum(1 for s in sf.sources if s.enabled)
+    console.print(f"[green]ok[/] {sources}: {len(sf.sources)} sources ({enabled} enabled)")
+
+
+@sources_app.command("list")
+@user_errors
+def sources_list(sources: SourcesOpt) -> None:
+    """Show the sources of a sources file with kind, licence and schedule."""
+    sf = load_sources(sources)
+    t = Table("id", "name", "kind", "enabled", "licence", "schedule", "seeds / path", title=str(sources))
+    for s in sf.sources:
+        t.add_row(
+            s.id,
+            s.name,
+            s.kind,
+            "yes" if s.enabled else f"no: {s.disabled_reason}",
+            s.licence,
+            s.schedule or "-",
+            ", ".join(s.seeds + s.sitemaps + s.feeds) or (s.path or "-"),
+        )
+    console.print(t)
+
+
+# -- ingest / publish -----------------------------------------------------------------------------------------
+
+
+def _print_ingest(summary: dict[str, Any]) -> None:
+    t = Table("source", "responses", "skipped (robots)", "redirects", "errors", "documents kept", title="ingest")
+    for sid, outcomes in summary.get("crawl", {}).items():
+        t.add_row(
+            sid,
+            str(outcomes.get("fetched", 0)),
+            str(outcomes.get("skipped-robots", 0)),
+            str(outcomes.get("redirect", 0)),
+            str(outcomes.get("error", 0) + outcomes.get("http-error", 0)),
+            str(summary["by_source"].get(sid, 0)),
+        )
+    console.print(t)
+    console.print(
+        f"run [bold]{summary['run_id']}[/] staged: {summary['documents']} documents, {summary['removed']} removed "
+        f"{summary['removed_by_stage']}, exact duplicates {summary['exact_duplicates']}, opted out of training "
+        f"{summary['opted_out']}. Publish with `fincorpus publish --tag TAG`."
+    )
+
+
+@app.command()
+@user_errors
+def ingest(
+    sources: SourcesOpt,
+    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids to crawl (default: all enabled)")] = None,
+    proxy: Annotated[str | None, typer.Option(help="Forward proxy for every request (overrides the file)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Crawl, clean, deduplicate and licence-tag sources into a staged run (Prefect flow)."""
+    h = _home(home)
+    sf = load_sources(sources)  # validate before starting Prefect
+    for sid in source_ids or []:
+        sf.get(sid)
+    summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
+    _print_ingest(summary)
+
+
+@app.command()
+@user_errors
+def publish(
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Name for the new corpus version")],
+    force: Annotated[bool, typer.Option(help="Move the tag if it exists (old snapshot stays in history)")] = False,
+    allow_empty: Annotated[bool, typer.Option(help="Tag the current state even if nothing is staged")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Commit all staged runs to the catalog and tag the snapshot."""
+    h = _home(home)
+    from fincorpus.catalog.store import CorpusCatalog
+
+    CorpusCatalog(h).check_tag_free(tag, force)
+    res = _flows().publish_flow(tag, str(h), force, allow_empty)
+    console.print(
+        f"published [bold]{res['tag']}[/] (snapshot {res['snapshot_id']}): {res['documents']} documents, "
+        f"{res['removed']} removed records; runs {', '.join(res['runs']) or 'none'}"
+    )
+
+
+@app.command()
+@user_errors
+def snapshots(home: HomeOpt = None) -> None:
+    """List tagged corpus versions with their document counts."""
+    from fincorpus.catalog.store import CorpusCatalog
+
+    tags = CorpusCatalog(fincorpus_home(home)).tags()
+    if not tags:
+        console.print("no tagged snapshots yet; run `fincorpus ingest` then `fincorpus publish --tag TAG`")
+        return
+    t = Table("tag", "snapshot id", "documents", "removed", "committed (UTC)")
+    for info in tags:
+        t.add_row(info.tag, str(info.snapshot_id), str(info.documents), str(info.removed), info.committed_at.strftime("%Y-%m-%d %H:%M:%S"))
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def pull(
+    tag: Annotated[str, typer.Argument(help="Snapshot tag (see `fincorpus snapshots`)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write Parquet files, manifest and card into")],
+    usage: Annotated[str | None, typer.Option(help="Only documents allowed for this use: research|train|commercial|redistribute")] = None,
+    licence: Annotated[list[str] | None, typer.Option(help="Only these licence classes (repeatable)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Write a snapshot as datasets-loadable Parquet plus manifest.json and a dataset card."""
+    from fincorpus.catalog.export import pull as do_pull
+
+    res = do_pull(fincorpus_home(home), tag, out, usage=usage, licences=licence, overwrite=overwrite)
+    console.print(f"pulled [bold]{tag}[/]: {res.rows} documents in {len(res.files)} file(s) -> {res.out}")
+    console.print(f'load with: datasets.load_dataset("parquet", data_dir="{res.out}", split="train")')
+
+
+@app.command()
+@user_errors
+def verify(folder: Annotated[Path, typer.Argument(help="A folder written by `fincorpus pull`")]) -> None:
+    """Check a pulled snapshot against its manifest.json (file sha256 and row counts)."""
+    from fincorpus.catalog.export import verify as do_verify
+
+    if not (folder / "manifest.json").is_file():
+        raise FileNotFoundError(f"{folder}/manifest.json not found; pass a folder written by `fincorpus pull`")
+    problems = do_verify(folder)
+    if problems:
+        for p in problems:
+            err.print(f"[red]mismatch:[/] {p}")
+        raise typer.Exit(1)
+    console.print(f"[green]verified[/] {folder}: every file matches manifest.json")
+
+
+@app.command()
+@user_errors
+def show(
+    key: Annotated[str, typer.Argument(help="doc_id or URL")],
+    tag: Annotated[str | None, typer.Option(help="Look in this snapshot (default: current state)")] = None,
+    text: Annotated[bool, typer.Option(help="Print the full text too")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Provenance of one document: where and when it was fetched, its licence, every step, raw bytes checked."""
+    from fincorpus.catalog.store import CorpusCatalog
+    from fincorpus.sources.archive import read_raw
+
+    h = fincorpus_home(home)
+    table_name, rows = CorpusCatalog(h).find(key, tag)
+    if not table_name:
+        raise CatalogError(f"no document with doc_id or URL {key!r}" + (f" in tag {tag!r}" if tag else ""))
+    row = rows.to_pylist()[-1]
+    raw = read_raw(h, row["raw_ref"])
+    ok = hashlib.sha256(raw.body).hexdigest() == row["raw_sha256"]
+    t = Table(show_header=False, title=f"{row['doc_id']} ({'in the corpus' if table_name == 'documents' else 'removed'})")
+    for field in ("url", "canonical_url", "title", "source_id", "fetched_at", "http_status", "content_type", "charset",
+                  "licence_class", "legal_basis", "usage", "tdm_reserved", "noai", "duplicate_of", "raw_ref",
+                  "warc_record_id", "run_id", "config_sha256", "removed_stage", "removed_reason"):
+        if field in row and row[field] is not None:
+            t.add_row(field, str(row[field]))
+    t.add_row("raw bytes", f"{len(raw.body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256")
+    for i, step in enumerate(row["steps"], 1):
+        t.add_row(f"step {i}", f"{step['step']}" + (f": {step['detail']}" if step["detail"] else ""))
+    console.print(t)
+    if text and row.get("text"):
+        console.print(row["text"])
+    if not ok:
+        raise typer.Exit(1)
+
+
+# -- demo ---------------------------------------------------------------------------------------------------------
+
+
+def _default_data_dir() -> Path:
+    env = os.environ.get("FINCORPUS_DATA")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parent.parent
+    for cand in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
+        if cand.is_dir():
+            return cand
+    return repo.parent / "shared" / "data"
+
+
+@app.command()
+@user_errors
+def demo(
+    data: Annotated[Path | None, typer.Option(help="shared/data folder (default: ../shared/data)")] = None,
+    out: Annotated[Path, typer.Option(help="Where to pull the demo snapshot")] = Path("demo-snapshot"),
+    home: HomeOpt = None,
+) -> None:
+    """Serve the mirror sites locally, crawl them, publish tag `demo`, pull it and summarise."""
+    from fincorpus.catalog.export import pull as do_pull
+    from fincorpus.fixture_server import FixtureServer
+
+    data_dir = (data or _default_data_dir()).resolve()
+    sites = data_dir / "sites"
+    if not (sites / "truth.jsonl").is_file():
+        err.print(
+            f"[bold red]error:[/] no mirror sites at {sites} (expected shared/data/sites with truth.jsonl).\n"
+            "Run the same job on your own sources file instead:\n"
+            "  fincorpus sources check --sources my-sources.yaml\n"
+            "  fincorpus ingest --sources my-sources.yaml\n"
+            "  fincorpus publish --tag v1 && fincorpus pull v1 --out ./snapshot"
+        )
+        raise typer.Exit(2)
+    h = _home(home)
+    started = time.monotonic()
+    sources_file = Path(__file__).resolve().parent / "demo" / "sources.yaml"
+    with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
+        console.print(f"fixture server for {sites} on {server.proxy_url}")
+        flows = _flows()
+        summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
+    _print_ingest(summary)
+    res = flows.publish_flow("demo", str(h), True, False)
+    pulled = do_pull(h, "demo", out.resolve(), overwrite=True)
+    wall = time.monotonic() - started
+    t = Table("licence class", "documents", title="snapshot demo")
+    for name, n in sorted(summary["by_licence"].items()):
+        t.add_row(name, str(n))
+    console.print(t)
+    console.print(
+        f"[bold green]demo done[/] in {wall:.0f} s: tag [bold]demo[/] = snapshot {res['snapshot_id']} with "
+        f"{res['documents']} documents ({res['removed']} removed records, {summary['exact_duplicates']} exact "
+        f"duplicates this run).\nSnapshot pulled to {pulled.out} (manifest.json, README.md, data/*.parquet); "
+        f"corpus home {h}."
+    )
+    (h / "demo-summary.json").write_text(json.dumps({**summary, "publish": res, "wall_seconds": wall}, indent=2, default=str))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
