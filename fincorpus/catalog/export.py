@@ -45,7 +45,6 @@ def filter_rows(table: pa.Table, usage: str | None, licences: list[str] | None) 
     if usage:
         if usage not in USES:
             raise CatalogError(f"unknown usage {usage!r}; use one of {', '.join(USES)}")
-        table = table.filter(pc.list_value_length(table["usage"]) > 0)  # cheap pre-filter
         keep = [usage in u for u in table["usage"].to_pylist()]
         table = table.filter(pa.array(keep, type=pa.bool_()))
     if licences:

@@ -7,6 +7,8 @@ re-readable corpus version (``--force`` moves a tag; the old snapshot stays in t
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,8 +133,6 @@ class CorpusCatalog:
 
     # -- writing ------------------------------------------------------------------------------------------
     def check_tag_free(self, tag: str, force: bool) -> None:
-        import re
-
         if not re.match(_TAG_RE, tag):
             raise CatalogError(f"tag {tag!r} is not valid: use letters, digits, '.', '_' or '-' (max 100)")
         if tag in self.documents.refs() and not force:
@@ -147,8 +147,10 @@ class CorpusCatalog:
         for table, rows in ((self.documents, documents), (self.removed, removed)):
             with table.transaction() as tx:
                 if ids and table.current_snapshot() is not None:
-                    for chunk in _chunks(ids, 5000):
-                        tx.delete(In("doc_id", chunk))
+                    with warnings.catch_warnings():  # "did not match any records" is the normal case for new ids
+                        warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                        for chunk in _chunks(ids, 5000):
+                            tx.delete(In("doc_id", chunk))
                 if rows.num_rows:
                     tx.append(rows)
         for table in (self.documents, self.removed):

@@ -18,7 +18,6 @@ import httpx
 import lxml.etree
 import lxml.html
 from protego import Protego
-from trafilatura.feeds import FeedParameters, extract_links
 
 from fincorpus.sources.archive import WarcArchive
 from fincorpus.sources.base import Capture, CrawlEvent
@@ -65,6 +64,25 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     if len(out) > limit:
         raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
     return out
+
+
+def feed_item_links(root: lxml.etree._Element) -> list[str]:
+    """Item links of RSS 2.0, RSS 1.0 (RDF) and Atom feeds, in feed order.
+
+    (trafilatura's feed reader filters links through courlan heuristics that drop valid ones, e.g. some hosts
+    and file types, so items are read directly.)
+    """
+    links: list[str] = []
+    for item in root.iter("{*}item", "item"):
+        link = item.find("{*}link") if item.find("link") is None else item.find("link")
+        if link is not None and link.text and link.text.strip():
+            links.append(link.text.strip())
+    for entry in root.iter("{*}entry"):
+        for link in entry.iter("{*}link"):
+            if link.get("href") and link.get("rel", "alternate") == "alternate":
+                links.append(link.get("href"))
+                break
+    return list(dict.fromkeys(links))
 
 
 @dataclass
@@ -300,10 +318,9 @@ class WebCrawler:
                     self._enqueue(loc.text, depth, "sitemap")
             return True
         if tag in ("rss", "feed", "rdf"):
-            host = host_of(resp.url)
-            params = FeedParameters(resp.url, host, resp.url, external=True)
-            for link in extract_links(resp.body.decode("utf-8", errors="replace"), params):
-                if self.source.allowed_url(normalize_url(link)):
+            for link in feed_item_links(root):
+                link = normalize_url(urljoin(resp.url, link))
+                if self.source.allowed_url(link):
                     self._enqueue(link, depth, "feed")
             return True
         return False

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real shared data, the real fixture server, one Prefect harness per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("FINCORPUS_DATA", REPO.parent / "shared" / "data")).resolve()
+SITES = DATA / "sites"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"fincorpus shared data: {DATA} ({'present' if SITES.is_dir() else 'MISSING'})"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not SITES.is_dir():
+        pytest.fail(f"shared test data not found at {DATA}; clone it beside the repo as ../shared/data")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def truth(data_dir: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in (data_dir / "sites" / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {r["url"]: r for r in rows}
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One ephemeral Prefect API for the whole session (start-up takes 10-20 s)."""
+    from fincorpus.prefect_env import configure_prefect
+
+    configure_prefect(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "home"
+    h.mkdir()
+    return h

@@ -1,0 +1,104 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from fincorpus.catalog.export import pull, verify
+from fincorpus.catalog.store import CatalogError, CorpusCatalog
+from fincorpus.pipelines.ingest import pending_runs, stage_rows
+from fincorpus.pipelines.publish import publish
+from tests.rows import make_row
+
+
+def stage(home: Path, run_id: str, rows: list[dict]) -> None:
+    stage_rows(home, run_id, rows, {})
+
+
+def rows_v1() -> list[dict]:
+    return [
+        make_row("http://a.test/1.html", text="第一篇"),
+        make_row("http://a.test/2.html", text="第二篇", licence_class="media-unknown", usage=["research"]),
+        make_row("http://a.test/3.html", text="第三篇", removed_stage="quality.basic", removed_reason="too short"),
+    ]
+
+
+def test_publish_tags_both_tables_and_pull_is_loadable(home: Path, tmp_path: Path) -> None:
+    stage(home, "r1", rows_v1())
+    res = publish(home, "v1")
+    assert (res.tag.documents, res.tag.removed) == (2, 1)
+    assert pending_runs(home) == []
+    assert json.loads((home / "staging/r1/run.json").read_text())["status"] == "published"
+    cat = CorpusCatalog(home)
+    assert [t.tag for t in cat.tags()] == ["v1"]
+    assert sorted(cat.read("v1")["url"].to_pylist()) == ["http://a.test/1.html", "http://a.test/2.html"]
+    assert cat.read("v1", "removed")["removed_reason"].to_pylist() == ["too short"]
+
+    out = tmp_path / "snap"
+    pulled = pull(home, "v1", out)
+    assert pulled.rows == 2 and verify(out) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tag"] == "v1" and manifest["rows"] == 2 and len(manifest["files"][0]["sha256"]) == 64
+    assert "cn-art5-official" in (out / "README.md").read_text()
+    import datasets
+
+    ds = datasets.load_dataset("parquet", data_dir=str(out), split="train")
+    assert ds.num_rows == 2 and "steps" in ds.column_names
+
+    train = pull(home, "v1", tmp_path / "train", usage="research", licences=["media-unknown"])
+    assert train.rows == 1
+    (out / manifest["files"][0]["name"]).write_bytes(b"tampered")
+    assert verify(out) and "sha256 differs" in verify(out)[0]
+
+
+def test_second_publish_upserts_and_old_tag_still_reads_old_rows(home: Path) -> None:
+    stage(home, "r1", rows_v1())
+    publish(home, "v1")
+    changed = make_row("http://a.test/1.html", text="第一篇（修订）", run_id="run-2")
+    now_dup = make_row("http://a.test/2.html", text="第二篇", removed_stage="dedup.exact", removed_reason="dup", duplicate_of="x")
+    stage(home, "r2", [changed, now_dup, make_row("http://a.test/4.html", text="第四篇")])
+    publish(home, "v2")
+    cat = CorpusCatalog(home)
+    v2 = {r["url"]: r for r in cat.read("v2").to_pylist()}
+    assert set(v2) == {"http://a.test/1.html", "http://a.test/4.html"}
+    assert v2["http://a.test/1.html"]["text"] == "第一篇（修订）"
+    assert sorted(cat.read("v2", "removed")["url"].to_pylist()) == ["http://a.test/2.html", "http://a.test/3.html"]
+    assert {r["text"] for r in cat.read("v1").to_pylist()} == {"第一篇", "第二篇"}  # time travel
+    assert [t.documents for t in cat.tags()] == [2, 2]
+
+
+def test_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="nothing staged"):
+        publish(home, "v0")
+    stage(home, "r1", rows_v1())
+    publish(home, "v1")
+    stage(home, "r2", [make_row("http://a.test/9.html", text="第九篇")])
+    before = (home / "catalog.db").read_bytes()
+    with pytest.raises(CatalogError, match="already exists"):
+        publish(home, "v1")
+    with pytest.raises(CatalogError, match="not valid"):
+        publish(home, "bad tag!")
+    assert (home / "catalog.db").read_bytes() == before
+    assert len(pending_runs(home)) == 1  # still staged for the next publish
+    with pytest.raises(CatalogError, match="unknown tag 'nope'.*known tags: v1"):
+        pull(home, "nope", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(CatalogError, match="unknown usage"):
+        pull(home, "v1", tmp_path / "y", usage="everything")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(CatalogError, match="not empty"):
+        pull(home, "v1", tmp_path / "full")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    res = publish(home, "v1", force=True)  # moving a tag is explicit
+    assert res.tag.documents == 3
+
+
+def test_find_by_url_or_id(home: Path) -> None:
+    stage(home, "r1", rows_v1())
+    publish(home, "v1")
+    cat = CorpusCatalog(home)
+    where, rows = cat.find("http://a.test/3.html")
+    assert where == "removed" and rows.num_rows == 1
+    doc_id = make_row("http://a.test/1.html")["doc_id"]
+    assert cat.find(doc_id, tag="v1")[0] == "documents"
+    assert cat.find("http://nowhere.test/")[0] == ""

@@ -1,0 +1,144 @@
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+from fincorpus.fixture_server import FixtureServer
+from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.registry import CrawlerConfig, SourceConfig
+from fincorpus.sources.web import WebCrawler, normalize_url
+from tests.sites import ARTICLE, page, write_site
+
+
+def source(**over: object) -> SourceConfig:
+    base = {"id": "a", "name": "A", "kind": "web", "seeds": ["http://a.test/"], "licence": "unknown", "legal_basis": "test"}
+    return SourceConfig.model_validate({**base, **over})
+
+
+def crawl(root: Path, home: Path, src: SourceConfig, **cfg: object) -> tuple[list, WebCrawler, list[dict]]:
+    with FixtureServer(root) as srv, WarcArchive(home, "raw/t/a.warc.gz") as archive:
+        crawler = WebCrawler(src, CrawlerConfig(**{"proxy": srv.proxy_url, "delay_seconds": 0, **cfg}), archive)
+        captures = list(crawler.run())
+        crawler.close()
+        return captures, crawler, list(srv.requests)
+
+
+def test_normalize_url() -> None:
+    assert normalize_url("HTTP://A.Test:80/x.html#frag") == "http://a.test/x.html"
+    assert normalize_url("http://a.test") == "http://a.test/"
+    assert normalize_url("https://a.test:8443/p?q=1") == "https://a.test:8443/p?q=1"
+
+
+def test_robots_is_obeyed_on_links_and_redirect_hops(tmp_path: Path, home: Path) -> None:
+    root = write_site(
+        tmp_path / "sites",
+        "a.test",
+        {
+            "robots.txt": "User-agent: *\nDisallow: /private/\n\nUser-agent: fincorpus\nDisallow: /private/\nDisallow: /only-us/\n",
+            "index.html": page("首页", "", ["/news/1.html", "/private/2.html", "/go.html", "/only-us/3.html", "http://b.test/x.html"]),
+            "news/1.html": page("新闻", ARTICLE),
+            "private/2.html": page("内部", ARTICLE),
+            "private/3.html": page("内部", ARTICLE),
+            "only-us/3.html": page("x", ARTICLE),
+            "_redirects": "/go.html /private/3.html 301\n",
+        },
+    )
+    write_site(root, "b.test", {"x.html": page("b", ARTICLE)})
+    captures, crawler, requests = crawl(root, home, source())
+    paths = [r["path"] for r in requests]
+    assert paths[0] == "/robots.txt"
+    assert "/news/1.html" in paths and "/go.html" in paths
+    assert not [p for p in paths if p.startswith(("/private/", "/only-us/"))]  # never requested
+    assert not [r for r in requests if r["host"] == "b.test"]  # outside the source's hosts
+    assert all(r["user_agent"].startswith("fincorpus/0.1") for r in requests)
+    skipped = [e for e in crawler.events if e.outcome == "skipped-robots"]
+    assert any("redirected from http://a.test/go.html" in e.detail for e in skipped)
+    assert {c.final_url for c in captures} == {"http://a.test/", "http://a.test/news/1.html"}
+    # every capture points at stored bytes
+    for c in captures:
+        assert read_raw(home, c.raw_ref).status == 200
+
+
+def test_sitemaps_feeds_and_redirect_chain(tmp_path: Path, home: Path) -> None:
+    root = write_site(
+        tmp_path / "sites",
+        "a.test",
+        {
+            "robots.txt": "User-agent: *\nAllow: /\nSitemap: http://a.test/sitemap.xml\n",
+            "index.html": page("首页", ""),
+            "sitemap.xml": '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            "<sitemap><loc>http://a.test/sm-1.xml</loc></sitemap></sitemapindex>",
+            "sm-1.xml": '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            "<url><loc>http://a.test/from-sitemap.html</loc><lastmod>2024-01-01</lastmod></url></urlset>",
+            "rss.xml": '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://a.test/</link>'
+            "<item><title>i</title><link>http://a.test/from-feed.html</link></item></channel></rss>",
+            "atom.xml": '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<link rel="self" href="http://a.test/atom.xml"/><entry><title>e</title>'
+            '<link href="/from-atom.html"/></entry></feed>',
+            "from-atom.html": page("a", ARTICLE),
+            "from-sitemap.html": page("s", ARTICLE),
+            "from-feed.html": page("f", ARTICLE, ["/moved.html"]),
+            "new.html": page("n", ARTICLE),
+            "_redirects": "/moved.html /new.html 301\n",
+        },
+    )
+    captures, crawler, _ = crawl(root, home, source(feeds=["http://a.test/rss.xml", "http://a.test/atom.xml"]))
+    by_url = {c.final_url: c for c in captures}
+    assert by_url["http://a.test/from-sitemap.html"].discovered_via == "sitemap"
+    assert by_url["http://a.test/from-feed.html"].discovered_via == "feed"
+    assert by_url["http://a.test/from-atom.html"].discovered_via == "feed"
+    moved = by_url["http://a.test/new.html"]
+    assert moved.url == "http://a.test/moved.html" and moved.redirect_chain == ("http://a.test/moved.html",)
+
+
+class _Robots500(BaseHTTPRequestHandler):
+    requests: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        _Robots500.requests.append(self.path)
+        self.send_response(500 if self.path.endswith("/robots.txt") else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+def test_robots_server_error_means_disallow_all(home: Path) -> None:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Robots500)
+    Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with WarcArchive(home, "raw/t/a.warc.gz") as archive:
+            src = source(seeds=["http://c.test/"], allow=["^http://c\\.test/"])
+            crawler = WebCrawler(src, CrawlerConfig(proxy=f"http://127.0.0.1:{srv.server_address[1]}", delay_seconds=0), archive)
+            assert list(crawler.run()) == []
+    finally:
+        srv.shutdown()
+    assert _Robots500.requests == ["http://c.test/robots.txt"]
+    assert [e.outcome for e in crawler.events] == ["robots", "skipped-robots"]
+
+
+def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
+    root = write_site(
+        tmp_path / "sites",
+        "a.test",
+        {
+            "index.html": page("首页", "", [f"/{i}.html" for i in range(5)] + ["/big.html"]),
+            **{f"{i}.html": page(str(i), ARTICLE) for i in range(5)},
+            "big.html": "x" * 5000,
+        },
+    )
+    t0 = time.monotonic()
+    captures, crawler, requests = crawl(root, home, source(max_pages=3), delay_seconds=0.0)
+    assert len(captures) == 3
+    assert sum(1 for e in crawler.events if e.outcome == "skipped-limit") == 4  # 7 documents, 3 allowed
+    with FixtureServer(root) as srv, WarcArchive(home, "raw/t/b.warc.gz") as archive:
+        cfg = CrawlerConfig(proxy=srv.proxy_url, delay_seconds=0.2, max_body_bytes=4000)
+        crawler = WebCrawler(source(), cfg, archive)
+        t0 = time.monotonic()
+        captures = list(crawler.run())
+        elapsed = time.monotonic() - t0
+    assert len(srv.requests) == 8  # robots + home + 5 pages + big
+    assert elapsed >= 0.2 * 7 * 0.95  # one request per host per delay
+    assert any(e.outcome == "error" and "max_body_bytes" in e.detail for e in crawler.events)
+    assert len(captures) == 6  # the oversized page failed, the crawl went on

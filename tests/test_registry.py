@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from fincorpus.sources.registry import SourcesError, load_sources
+
+GOOD = """
+crawler:
+  user_agent: "fincorpus/0.1 (+https://example.org/fincorpus)"
+  proxy: http://127.0.0.1:8899
+sources:
+  - id: regulator
+    name: 金融监管示例站
+    kind: web
+    seeds: ["http://regulator.test/"]
+    sitemaps: []
+    feeds: []
+    allow: ["^http://regulator\\\\.test/"]
+    deny: ["/search/"]
+    max_pages: 2000
+    licence: cn-art5-official
+    legal_basis: "PRC Copyright Law Art. 5: official documents"
+    schedule: "0 2 * * *"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "sources.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    sf = load_sources(write(tmp_path, GOOD))
+    src = sf.get("regulator")
+    assert sf.crawler.proxy == "http://127.0.0.1:8899"
+    assert sf.crawler.robots_token == "fincorpus"
+    assert src.allowed_url("http://regulator.test/a.html")
+    assert not src.allowed_url("http://regulator.test/search/x")  # deny wins over allow
+    assert not src.allowed_url("http://other.test/")
+    assert len(sf.config_sha256(src)) == 64
+
+
+def test_demo_sources_file_is_valid() -> None:
+    sf = load_sources(Path(__file__).resolve().parent.parent / "fincorpus" / "demo" / "sources.yaml")
+    assert {"regulator", "finnews", "reprint", "exchange", "blocked", "lifestyle"} <= set(sf.ids())
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("licence: cn-art5-official", "licence: public-domain"), "source 'regulator', field 'licence': unknown licence class 'public-domain'"),
+        (("id: regulator", "id: Regulator!"), "field 'id'"),
+        (("kind: web", "kind: ftp"), "source 'regulator', field 'kind'"),
+        (('seeds: ["http://regulator.test/"]', "seeds: [regulator.test]"), "is not an absolute http(s) URL"),
+        (('deny: ["/search/"]', 'deny: ["(unclosed"]'), "invalid regular expression"),
+        (('schedule: "0 2 * * *"', 'schedule: "daily"'), "not a 5-field cron expression"),
+        (("max_pages: 2000", "max_pages: -1"), "field 'max_pages'"),
+        (("    legal_basis:", "    legal_basiss:"), "field 'legal_basiss'"),
+    ],
+)
+def test_errors_name_file_source_and_field(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(SourcesError) as exc:
+        load_sources(path)
+    msg = str(exc.value)
+    assert str(path) in msg
+    assert expected in msg
+    assert "\n" not in msg
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    body = GOOD.split("sources:\n")[1]
+    with pytest.raises(SourcesError, match="declared twice"):
+        load_sources(write(tmp_path, GOOD + body))
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SourcesError, match="no such file"):
+        load_sources(tmp_path / "nope.yaml")
+    with pytest.raises(SourcesError, match="not valid UTF-8 YAML"):
+        load_sources(write(tmp_path, "sources: [unclosed"))
+    with pytest.raises(SourcesError, match="'sources:' list"):
+        load_sources(write(tmp_path, "just: a mapping"))
+
+
+def test_disabled_source_needs_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(SourcesError, match="disabled_reason"):
+        load_sources(write(tmp_path, GOOD.replace("    kind: web", "    kind: web\n    enabled: false")))
+
+
+def test_licence_overrides_pick_the_first_match(tmp_path: Path) -> None:
+    text = GOOD + """    licence_overrides:
+      - match: "/xxpl/"
+        licence: unknown
+        legal_basis: attachments
+"""
+    src = load_sources(write(tmp_path, text)).get("regulator")
+    assert src.licence_for("http://regulator.test/xxpl/a.pdf") == ("unknown", "attachments")
+    assert src.licence_for("http://regulator.test/zcfg/a.html")[0] == "cn-art5-official"
