@@ -14,14 +14,14 @@ from fincorpus.prefect_env import configure_prefect, fincorpus_home
 
 configure_prefect(fincorpus_home())
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NONE  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
 
-from fincorpus.catalog.store import CorpusCatalog  # noqa: E402
-from fincorpus.pipelines import ingest as stages  # noqa: E402
-from fincorpus.pipelines.publish import publish as publish_staged  # noqa: E402
-from fincorpus.sources.base import Capture, CrawlEvent  # noqa: E402
-from fincorpus.sources.registry import SourcesFile, load_sources  # noqa: E402
+from fincorpus.catalog.store import CorpusCatalog
+from fincorpus.pipelines import ingest as stages
+from fincorpus.pipelines.publish import publish as publish_staged
+from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.registry import SourcesFile, load_sources
 
 SHARD_SIZE = 200
 
@@ -35,7 +35,9 @@ def _load(sources_path: str, proxy: str | None) -> SourcesFile:
 
 
 @task(name="crawl-source", cache_policy=NONE)
-def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str, run_id: str) -> dict[str, Any]:
+def crawl_task(
+    sources_path: str, proxy: str | None, source_id: str, home: str, run_id: str
+) -> dict[str, Any]:
     logger = get_run_logger()
     counts = {"fetched": 0}
 
@@ -57,7 +59,9 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str, 
 
 
 @task(name="process-shard", cache_policy=NONE)
-def process_task(sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]) -> list[dict]:
+def process_task(
+    sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]
+) -> list[dict]:
     sources = _load(sources_path, proxy)
     caps = [Capture.from_json(c) for c in captures]
     return list(stages.process_captures(caps, sources, Path(home), run_id))
@@ -103,7 +107,9 @@ def ingest_flow(
 
 
 @flow(name="fincorpus-publish")
-def publish_flow(tag: str, home: str | None = None, force: bool = False, allow_empty: bool = False) -> dict[str, Any]:
+def publish_flow(
+    tag: str, home: str | None = None, force: bool = False, allow_empty: bool = False
+) -> dict[str, Any]:
     """Commit every staged run to the catalog and tag the snapshot."""
     res = publish_staged(fincorpus_home(home), tag, force=force, allow_empty=allow_empty)
     return {

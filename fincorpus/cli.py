@@ -43,7 +43,10 @@ USER_ERRORS = (SourcesError, CatalogError, RawRefError, SchemaError, FileNotFoun
 
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", help="Corpus home (catalog, warehouse, raw WARCs). Default: $FINCORPUS_HOME or ./fincorpus-home"),
+    typer.Option(
+        "--home",
+        help="Corpus home (catalog, warehouse, raw WARCs). Default: $FINCORPUS_HOME or ./fincorpus-home",
+    ),
 ]
 SourcesOpt = Annotated[Path, typer.Option("--sources", "-s", help="Sources YAML file")]
 
@@ -113,7 +116,9 @@ def sources_list(sources: SourcesOpt) -> None:
 
 
 def _print_ingest(summary: dict[str, Any]) -> None:
-    t = Table("source", "responses", "skipped (robots)", "redirects", "errors", "documents kept", title="ingest")
+    t = Table(
+        "source", "responses", "skipped (robots)", "redirects", "errors", "documents kept", title="ingest"
+    )
     for sid, outcomes in summary.get("crawl", {}).items():
         t.add_row(
             sid,
@@ -135,8 +140,12 @@ def _print_ingest(summary: dict[str, Any]) -> None:
 @user_errors
 def ingest(
     sources: SourcesOpt,
-    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids to crawl (default: all enabled)")] = None,
-    proxy: Annotated[str | None, typer.Option(help="Forward proxy for every request (overrides the file)")] = None,
+    source_ids: Annotated[
+        list[str] | None, typer.Argument(help="Source ids to crawl (default: all enabled)")
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option(help="Forward proxy for every request (overrides the file)")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Crawl, clean, deduplicate and licence-tag sources into a staged run (Prefect flow)."""
@@ -152,8 +161,12 @@ def ingest(
 @user_errors
 def publish(
     tag: Annotated[str, typer.Option("--tag", "-t", help="Name for the new corpus version")],
-    force: Annotated[bool, typer.Option(help="Move the tag if it exists (old snapshot stays in history)")] = False,
-    allow_empty: Annotated[bool, typer.Option(help="Tag the current state even if nothing is staged")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Move the tag if it exists (old snapshot stays in history)")
+    ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option(help="Tag the current state even if nothing is staged")
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Commit all staged runs to the catalog and tag the snapshot."""
@@ -180,7 +193,13 @@ def snapshots(home: HomeOpt = None) -> None:
         return
     t = Table("tag", "snapshot id", "documents", "removed", "committed (UTC)")
     for info in tags:
-        t.add_row(info.tag, str(info.snapshot_id), str(info.documents), str(info.removed), info.committed_at.strftime("%Y-%m-%d %H:%M:%S"))
+        t.add_row(
+            info.tag,
+            str(info.snapshot_id),
+            str(info.documents),
+            str(info.removed),
+            info.committed_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
     console.print(t)
 
 
@@ -188,8 +207,13 @@ def snapshots(home: HomeOpt = None) -> None:
 @user_errors
 def pull(
     tag: Annotated[str, typer.Argument(help="Snapshot tag (see `fincorpus snapshots`)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write Parquet files, manifest and card into")],
-    usage: Annotated[str | None, typer.Option(help="Only documents allowed for this use: research|train|commercial|redistribute")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write Parquet files, manifest and card into")
+    ],
+    usage: Annotated[
+        str | None,
+        typer.Option(help="Only documents allowed for this use: research|train|commercial|redistribute"),
+    ] = None,
     licence: Annotated[list[str] | None, typer.Option(help="Only these licence classes (repeatable)")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder")] = False,
     home: HomeOpt = None,
@@ -209,7 +233,9 @@ def verify(folder: Annotated[Path, typer.Argument(help="A folder written by `fin
     from fincorpus.catalog.export import verify as do_verify
 
     if not (folder / "manifest.json").is_file():
-        raise FileNotFoundError(f"{folder}/manifest.json not found; pass a folder written by `fincorpus pull`")
+        raise FileNotFoundError(
+            f"{folder}/manifest.json not found; pass a folder written by `fincorpus pull`"
+        )
     problems = do_verify(folder)
     if problems:
         for p in problems:
@@ -237,13 +263,38 @@ def show(
     row = rows.to_pylist()[-1]
     raw = read_raw(h, row["raw_ref"])
     ok = hashlib.sha256(raw.body).hexdigest() == row["raw_sha256"]
-    t = Table(show_header=False, title=f"{row['doc_id']} ({'in the corpus' if table_name == 'documents' else 'removed'})")
-    for field in ("url", "canonical_url", "title", "source_id", "fetched_at", "http_status", "content_type", "charset",
-                  "licence_class", "legal_basis", "usage", "tdm_reserved", "noai", "duplicate_of", "raw_ref",
-                  "warc_record_id", "run_id", "config_sha256", "removed_stage", "removed_reason"):
+    t = Table(
+        show_header=False,
+        title=f"{row['doc_id']} ({'in the corpus' if table_name == 'documents' else 'removed'})",
+    )
+    for field in (
+        "url",
+        "canonical_url",
+        "title",
+        "source_id",
+        "fetched_at",
+        "http_status",
+        "content_type",
+        "charset",
+        "licence_class",
+        "legal_basis",
+        "usage",
+        "tdm_reserved",
+        "noai",
+        "duplicate_of",
+        "raw_ref",
+        "warc_record_id",
+        "run_id",
+        "config_sha256",
+        "removed_stage",
+        "removed_reason",
+    ):
         if field in row and row[field] is not None:
             t.add_row(field, str(row[field]))
-    t.add_row("raw bytes", f"{len(raw.body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256")
+    t.add_row(
+        "raw bytes",
+        f"{len(raw.body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256",
+    )
     for i, step in enumerate(row["steps"], 1):
         t.add_row(f"step {i}", f"{step['step']}" + (f": {step['detail']}" if step["detail"] else ""))
     console.print(t)
@@ -310,7 +361,9 @@ def demo(
         f"duplicates this run).\nSnapshot pulled to {pulled.out} (manifest.json, README.md, data/*.parquet); "
         f"corpus home {h}."
     )
-    (h / "demo-summary.json").write_text(json.dumps({**summary, "publish": res, "wall_seconds": wall}, indent=2, default=str))
+    (h / "demo-summary.json").write_text(
+        json.dumps({**summary, "publish": res, "wall_seconds": wall}, indent=2, default=str)
+    )
 
 
 def main() -> None:

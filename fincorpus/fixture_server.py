@@ -11,6 +11,7 @@ Run: ``python -m fincorpus.fixture_server --root ../shared/data/sites --port 889
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import json
 import re
@@ -104,7 +105,9 @@ class SiteMirror:
             or not file.is_file()
         ):
             return 404, [("Content-Type", "text/plain")], b"not found\n"
-        headers: list[tuple[str, str]] = [("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"))]
+        headers: list[tuple[str, str]] = [
+            ("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"))
+        ]
         for rule in self.header_rules[host]:
             if rule.matches(path):
                 for name, value in rule.headers:
@@ -119,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # otherwise every response stalls ~40 ms on delayed ACK
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence stderr access log
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _target(self) -> tuple[str, str]:
@@ -156,10 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve(False)
 
 
@@ -223,10 +226,8 @@ def main() -> None:
     args = ap.parse_args()
     server = FixtureServer(args.root, args.port, args.log)
     print(f"serving {args.root} as a forward proxy on {server.proxy_url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

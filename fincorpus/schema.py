@@ -21,7 +21,11 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 QUALITY_TYPE = pa.struct(
     [
         pa.field("length_chars", pa.int32(), metadata={"doc": "characters of normalised text"}),
-        pa.field("cjk_share", pa.float32(), metadata={"doc": "share of non-space characters that are CJK ideographs"}),
+        pa.field(
+            "cjk_share",
+            pa.float32(),
+            metadata={"doc": "share of non-space characters that are CJK ideographs"},
+        ),
     ]
 )
 
@@ -59,7 +63,11 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("http_status", pa.int16(), doc="HTTP status of the final response (200 for files)"),
     _f("content_type", pa.string(), doc="media type without parameters"),
     _f("charset", pa.string(), doc="encoding used to decode the raw bytes"),
-    _f("charset_source", pa.string(), doc="http-header | meta | bom | utf-8-valid | detected | fallback | binary (PDF)"),
+    _f(
+        "charset_source",
+        pa.string(),
+        doc="http-header | meta | bom | utf-8-valid | detected | fallback | binary (PDF)",
+    ),
     _f("raw_sha256", pa.string(), False, "sha256 of the stored response body (content-decoded)"),
     _f("raw_ref", pa.string(), False, "WARC file (relative to FINCORPUS_HOME) and byte offset: path#offset"),
     _f("warc_record_id", pa.string(), doc="WARC-Record-ID of the response record"),
@@ -68,7 +76,9 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("text_sha256", pa.string(), doc="sha256 of the normalised text; the exact-duplicate key"),
     _f("licence_class", pa.string(), False, "licence class from the source declaration"),
     _f("legal_basis", pa.string(), doc="why we may hold the text, from the source declaration"),
-    _f("rights_notice", pa.string(), doc="rights/reprint notices copied verbatim from the page (later issue)"),
+    _f(
+        "rights_notice", pa.string(), doc="rights/reprint notices copied verbatim from the page (later issue)"
+    ),
     _f("usage", pa.list_(pa.string()), False, "allowed uses derived from the licence class and opt-outs"),
     _f("tdm_reserved", pa.bool_(), doc="TDMRep reservation seen in headers or page"),
     _f("noai", pa.bool_(), doc="noai seen in X-Robots-Tag or meta robots"),
@@ -86,8 +96,8 @@ DOCUMENT_FIELDS: list[pa.Field] = [
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS, metadata={"fincorpus.schema_version": SCHEMA_VERSION})
 
 REMOVED_SCHEMA = pa.schema(
-    DOCUMENT_FIELDS
-    + [
+    [
+        *DOCUMENT_FIELDS,
         _f("removed_stage", pa.string(), False, "stage that dropped the document, e.g. quality, dedup.exact"),
         _f("removed_reason", pa.string(), False, "human-readable reason with the deciding values"),
     ],
@@ -104,7 +114,7 @@ def doc_id_from_url(canonical_url: str) -> str:
 
 def doc_id_from_native(source_id: str, native_id: str) -> str:
     """For records that have their own id (files, datasets, API items)."""
-    return hashlib.sha256(f"native:{source_id}:{native_id}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"native:{source_id}:{native_id}".encode()).hexdigest()[:32]
 
 
 class SchemaError(ValueError):
@@ -117,10 +127,14 @@ def _check_rows(rows: list[Mapping[str, Any]], schema: pa.Schema) -> None:
     for i, row in enumerate(rows):
         unknown = set(row) - allowed
         if unknown:
-            raise SchemaError(f"row {i}: unknown field(s) {sorted(unknown)}; add them to fincorpus/schema.py first")
+            raise SchemaError(
+                f"row {i}: unknown field(s) {sorted(unknown)}; add them to fincorpus/schema.py first"
+            )
         missing = sorted(n for n in required if row.get(n) is None)
         if missing:
-            raise SchemaError(f"row {i} (doc_id={row.get('doc_id')!r}): required field(s) {missing} are empty")
+            raise SchemaError(
+                f"row {i} (doc_id={row.get('doc_id')!r}): required field(s) {missing} are empty"
+            )
 
 
 def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:

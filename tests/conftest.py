@@ -27,7 +27,10 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def truth(data_dir: Path) -> dict[str, dict]:
-    rows = [json.loads(line) for line in (data_dir / "sites" / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (data_dir / "sites" / "truth.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     return {r["url"]: r for r in rows}
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from fincorpus.schema import doc_id_from_url
 
 
-def make_row(url: str = "http://a.test/1.html", text: str = "上海金融监管局发布通知。", **over: Any) -> dict[str, Any]:
+def make_row(
+    url: str = "http://a.test/1.html", text: str = "上海金融监管局发布通知。", **over: Any
+) -> dict[str, Any]:
     import hashlib
 
     row: dict[str, Any] = {

@@ -13,14 +13,20 @@ def test_response_roundtrip_with_content_encoding(home: Path) -> None:
     body = "上海金融监管局通知".encode() * 100
     wire = gzip.compress(body)
     with WarcArchive(home, "raw/r1/s.warc.gz") as a:
-        first = a.write_resource(url="file:///x.txt", fetched_at=datetime.now(UTC), content_type="text/plain", body=b"x")
+        first = a.write_resource(
+            url="file:///x.txt", fetched_at=datetime.now(UTC), content_type="text/plain", body=b"x"
+        )
         rec = a.write_exchange(
             url="http://a.test/n.html",
             fetched_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
             request_headers=[("User-Agent", "fincorpus/0.1")],
             status=200,
             reason="OK",
-            response_headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")],
+            response_headers=[
+                ("Content-Type", "text/html"),
+                ("Content-Encoding", "gzip"),
+                ("Transfer-Encoding", "chunked"),
+            ],
             wire_body=wire,
             decoded_body=body,
         )
@@ -36,13 +42,24 @@ def test_archive_reopens_for_append(home: Path) -> None:
     refs = []
     for i in range(2):
         with WarcArchive(home, "raw/r/s.warc.gz") as a:
-            refs.append(a.write_resource(url=f"file:///{i}", fetched_at=datetime.now(UTC), content_type="text/plain", body=str(i).encode()).raw_ref)
+            refs.append(
+                a.write_resource(
+                    url=f"file:///{i}",
+                    fetched_at=datetime.now(UTC),
+                    content_type="text/plain",
+                    body=str(i).encode(),
+                ).raw_ref
+            )
     assert [read_raw(home, r).body for r in refs] == [b"0", b"1"]
 
 
 @pytest.mark.parametrize(
     ("ref", "msg"),
-    [("no-offset", "not of the form"), ("raw/missing.warc.gz#0", "is missing"), ("../../etc/passwd#0", "outside FINCORPUS_HOME")],
+    [
+        ("no-offset", "not of the form"),
+        ("raw/missing.warc.gz#0", "is missing"),
+        ("../../etc/passwd#0", "outside FINCORPUS_HOME"),
+    ],
 )
 def test_bad_raw_refs_are_clear_errors(home: Path, ref: str, msg: str) -> None:
     with pytest.raises(RawRefError, match=msg):

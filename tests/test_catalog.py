@@ -18,7 +18,9 @@ def rows_v1() -> list[dict]:
     return [
         make_row("http://a.test/1.html", text="第一篇"),
         make_row("http://a.test/2.html", text="第二篇", licence_class="media-unknown", usage=["research"]),
-        make_row("http://a.test/3.html", text="第三篇", removed_stage="quality.basic", removed_reason="too short"),
+        make_row(
+            "http://a.test/3.html", text="第三篇", removed_stage="quality.basic", removed_reason="too short"
+        ),
     ]
 
 
@@ -54,14 +56,23 @@ def test_second_publish_upserts_and_old_tag_still_reads_old_rows(home: Path) -> 
     stage(home, "r1", rows_v1())
     publish(home, "v1")
     changed = make_row("http://a.test/1.html", text="第一篇（修订）", run_id="run-2")
-    now_dup = make_row("http://a.test/2.html", text="第二篇", removed_stage="dedup.exact", removed_reason="dup", duplicate_of="x")
+    now_dup = make_row(
+        "http://a.test/2.html",
+        text="第二篇",
+        removed_stage="dedup.exact",
+        removed_reason="dup",
+        duplicate_of="x",
+    )
     stage(home, "r2", [changed, now_dup, make_row("http://a.test/4.html", text="第四篇")])
     publish(home, "v2")
     cat = CorpusCatalog(home)
     v2 = {r["url"]: r for r in cat.read("v2").to_pylist()}
     assert set(v2) == {"http://a.test/1.html", "http://a.test/4.html"}
     assert v2["http://a.test/1.html"]["text"] == "第一篇（修订）"
-    assert sorted(cat.read("v2", "removed")["url"].to_pylist()) == ["http://a.test/2.html", "http://a.test/3.html"]
+    assert sorted(cat.read("v2", "removed")["url"].to_pylist()) == [
+        "http://a.test/2.html",
+        "http://a.test/3.html",
+    ]
     assert {r["text"] for r in cat.read("v1").to_pylist()} == {"第一篇", "第二篇"}  # time travel
     assert [t.documents for t in cat.tags()] == [2, 2]
 
@@ -79,7 +90,7 @@ def test_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
         publish(home, "bad tag!")
     assert (home / "catalog.db").read_bytes() == before
     assert len(pending_runs(home)) == 1  # still staged for the next publish
-    with pytest.raises(CatalogError, match="unknown tag 'nope'.*known tags: v1"):
+    with pytest.raises(CatalogError, match=r"unknown tag 'nope'.*known tags: v1"):
         pull(home, "nope", tmp_path / "x")
     assert not (tmp_path / "x").exists()
     with pytest.raises(CatalogError, match="unknown usage"):

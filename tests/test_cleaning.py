@@ -34,7 +34,11 @@ def test_valid_utf8_wins_over_a_wrong_gb2312_declaration() -> None:
 
 
 def test_undeclared_gbk_is_detected() -> None:
-    body = ("<html><body>" + "上海证券交易所发布关于上市公司信息披露的通知，要求各公司按时披露年度报告。" * 5 + "</body></html>").encode("gbk")
+    body = (
+        "<html><body>"
+        + "上海证券交易所发布关于上市公司信息披露的通知，要求各公司按时披露年度报告。" * 5
+        + "</body></html>"
+    ).encode("gbk")
     d = decode_bytes(body)
     assert d.charset == "gb18030" and d.source == "detected"
     assert "上海证券交易所" in d.text
@@ -45,7 +49,9 @@ def test_real_pages_decode_without_replacement_characters(data_dir: Path) -> Non
 
     (A few real pages carry U+FFFD in their own UTF-8 bytes; only replacement characters beyond those count.)
     """
-    index = [json.loads(x) for x in (data_dir / "html" / "index.jsonl").read_text(encoding="utf-8").splitlines()]
+    index = [
+        json.loads(x) for x in (data_dir / "html" / "index.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     wrong = []
     for entry in index:
         body = (data_dir / entry["file"]).read_bytes()
@@ -78,7 +84,11 @@ def test_quality_scores_then_decision() -> None:
 
 
 def test_extract_html_fragment_and_metadata() -> None:
-    page = "<text id='x'><div><h1>标题</h1>" + "<p>这是一段足够长的正文内容，讨论货币政策与金融稳定的关系。</p>" * 5 + "</div></text>"
+    page = (
+        "<text id='x'><div><h1>标题</h1>"
+        + "<p>这是一段足够长的正文内容，讨论货币政策与金融稳定的关系。</p>" * 5
+        + "</div></text>"
+    )
     ex = extract_html(page, "http://a.test/1.html")
     assert "货币政策与金融稳定" in ex.text
     assert ex.extractor == "trafilatura" and ex.extractor_version

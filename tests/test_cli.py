@@ -17,18 +17,32 @@ BIN = [sys.executable, "-m", "fincorpus.cli"]
 
 def run(*args: str, home: Path | None = None) -> subprocess.CompletedProcess:
     cmd = BIN + list(args) + (["--home", str(home)] if home else [])
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    )
 
 
 def test_help_everywhere() -> None:
-    for cmd in ([], ["sources"], ["ingest"], ["publish"], ["pull"], ["snapshots"], ["show"], ["demo"], ["verify"]):
+    for cmd in (
+        [],
+        ["sources"],
+        ["ingest"],
+        ["publish"],
+        ["pull"],
+        ["snapshots"],
+        ["show"],
+        ["demo"],
+        ["verify"],
+    ):
         res = run(*cmd, "--help")
         assert res.returncode == 0 and "Usage" in res.stdout, cmd
 
 
 def test_invalid_sources_file_is_one_line_and_nonzero(tmp_path: Path, home: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sources:\n  - id: x\n    name: X\n    kind: web\n    seeds: [http://x.test/]\n    licence: free\n    legal_basis: b\n")
+    bad.write_text(
+        "sources:\n  - id: x\n    name: X\n    kind: web\n    seeds: [http://x.test/]\n    licence: free\n    legal_basis: b\n"
+    )
     res = run("sources", "check", "--sources", str(bad))
     assert res.returncode == 2
     lines = [x for x in res.stderr.splitlines() if x.strip()]
@@ -43,7 +57,11 @@ def test_unknown_tag_and_existing_tag(home: Path, tmp_path: Path) -> None:
     publish(home, "v1")
     before = (home / "catalog.db").read_bytes()
     res = run("pull", "nope", "--out", str(tmp_path / "o"), home=home)
-    assert res.returncode == 2 and "unknown tag 'nope'" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert (
+        res.returncode == 2
+        and "unknown tag 'nope'" in res.stderr
+        and len(res.stderr.strip().splitlines()) == 1
+    )
     res = run("publish", "--tag", "v1", home=home)
     assert res.returncode == 2 and "already exists" in res.stderr
     assert (home / "catalog.db").read_bytes() == before
@@ -57,7 +75,9 @@ def test_show_checks_raw_bytes(home: Path) -> None:
     from fincorpus.sources.archive import WarcArchive
 
     with WarcArchive(home, "raw/r1/a.warc.gz") as a:
-        rec = a.write_resource(url="file:///n.txt", fetched_at=datetime.now(UTC), content_type="text/plain", body="正文".encode())
+        rec = a.write_resource(
+            url="file:///n.txt", fetched_at=datetime.now(UTC), content_type="text/plain", body="正文".encode()
+        )
     stage_rows(home, "r1", [make_row(raw_ref=rec.raw_ref, raw_sha256=rec.raw_sha256)], {})
     publish(home, "v1")
     res = run("show", "http://a.test/1.html", home=home)
@@ -66,7 +86,9 @@ def test_show_checks_raw_bytes(home: Path) -> None:
     assert res.returncode == 2 and "no document" in res.stderr
 
 
-@pytest.mark.parametrize("args", [["verify", "/nonexistent"], ["sources", "list", "--sources", "/nonexistent.yaml"]])
+@pytest.mark.parametrize(
+    "args", [["verify", "/nonexistent"], ["sources", "list", "--sources", "/nonexistent.yaml"]]
+)
 def test_missing_paths_are_clear(args: list[str]) -> None:
     res = run(*args)
     assert res.returncode == 2 and "error:" in res.stderr

@@ -2,6 +2,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+from typing import ClassVar
 
 from fincorpus.fixture_server import FixtureServer
 from fincorpus.sources.archive import WarcArchive, read_raw
@@ -11,13 +12,22 @@ from tests.sites import ARTICLE, page, write_site
 
 
 def source(**over: object) -> SourceConfig:
-    base = {"id": "a", "name": "A", "kind": "web", "seeds": ["http://a.test/"], "licence": "unknown", "legal_basis": "test"}
+    base = {
+        "id": "a",
+        "name": "A",
+        "kind": "web",
+        "seeds": ["http://a.test/"],
+        "licence": "unknown",
+        "legal_basis": "test",
+    }
     return SourceConfig.model_validate({**base, **over})
 
 
 def crawl(root: Path, home: Path, src: SourceConfig, **cfg: object) -> tuple[list, WebCrawler, list[dict]]:
     with FixtureServer(root) as srv, WarcArchive(home, "raw/t/a.warc.gz") as archive:
-        crawler = WebCrawler(src, CrawlerConfig(**{"proxy": srv.proxy_url, "delay_seconds": 0, **cfg}), archive)
+        crawler = WebCrawler(
+            src, CrawlerConfig(**{"proxy": srv.proxy_url, "delay_seconds": 0, **cfg}), archive
+        )
         captures = list(crawler.run())
         crawler.close()
         return captures, crawler, list(srv.requests)
@@ -35,7 +45,11 @@ def test_robots_is_obeyed_on_links_and_redirect_hops(tmp_path: Path, home: Path)
         "a.test",
         {
             "robots.txt": "User-agent: *\nDisallow: /private/\n\nUser-agent: fincorpus\nDisallow: /private/\nDisallow: /only-us/\n",
-            "index.html": page("首页", "", ["/news/1.html", "/private/2.html", "/go.html", "/only-us/3.html", "http://b.test/x.html"]),
+            "index.html": page(
+                "首页",
+                "",
+                ["/news/1.html", "/private/2.html", "/go.html", "/only-us/3.html", "http://b.test/x.html"],
+            ),
             "news/1.html": page("新闻", ARTICLE),
             "private/2.html": page("内部", ARTICLE),
             "private/3.html": page("内部", ARTICLE),
@@ -82,7 +96,7 @@ def test_sitemaps_feeds_and_redirect_chain(tmp_path: Path, home: Path) -> None:
             "_redirects": "/moved.html /new.html 301\n",
         },
     )
-    captures, crawler, _ = crawl(root, home, source(feeds=["http://a.test/rss.xml", "http://a.test/atom.xml"]))
+    captures, _, _ = crawl(root, home, source(feeds=["http://a.test/rss.xml", "http://a.test/atom.xml"]))
     by_url = {c.final_url: c for c in captures}
     assert by_url["http://a.test/from-sitemap.html"].discovered_via == "sitemap"
     assert by_url["http://a.test/from-feed.html"].discovered_via == "feed"
@@ -92,9 +106,9 @@ def test_sitemaps_feeds_and_redirect_chain(tmp_path: Path, home: Path) -> None:
 
 
 class _Robots500(BaseHTTPRequestHandler):
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         _Robots500.requests.append(self.path)
         self.send_response(500 if self.path.endswith("/robots.txt") else 200)
         self.send_header("Content-Length", "0")
@@ -110,7 +124,11 @@ def test_robots_server_error_means_disallow_all(home: Path) -> None:
     try:
         with WarcArchive(home, "raw/t/a.warc.gz") as archive:
             src = source(seeds=["http://c.test/"], allow=["^http://c\\.test/"])
-            crawler = WebCrawler(src, CrawlerConfig(proxy=f"http://127.0.0.1:{srv.server_address[1]}", delay_seconds=0), archive)
+            crawler = WebCrawler(
+                src,
+                CrawlerConfig(proxy=f"http://127.0.0.1:{srv.server_address[1]}", delay_seconds=0),
+                archive,
+            )
             assert list(crawler.run()) == []
     finally:
         srv.shutdown()
@@ -129,7 +147,7 @@ def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
         },
     )
     t0 = time.monotonic()
-    captures, crawler, requests = crawl(root, home, source(max_pages=3), delay_seconds=0.0)
+    captures, crawler, _ = crawl(root, home, source(max_pages=3), delay_seconds=0.0)
     assert len(captures) == 3
     assert sum(1 for e in crawler.events if e.outcome == "skipped-limit") == 4  # 7 documents, 3 allowed
     with FixtureServer(root) as srv, WarcArchive(home, "raw/t/b.warc.gz") as archive:

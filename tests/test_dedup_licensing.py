@@ -8,8 +8,12 @@ from tests.rows import make_row
 def test_keeper_is_the_most_authoritative_then_earliest() -> None:
     reprint = make_row("http://reprint.test/a.html", licence_class="media-third-party-reprint")
     official = make_row("http://regulator.test/zcfg/long/path/a.html", licence_class="cn-art5-official")
-    late = make_row("http://regulator.test/b.html", text="另一篇", published_at=datetime(2024, 1, 2, tzinfo=UTC))
-    early = make_row("http://regulator.test/c.html", text="另一篇", published_at=datetime(2020, 1, 2, tzinfo=UTC))
+    late = make_row(
+        "http://regulator.test/b.html", text="另一篇", published_at=datetime(2024, 1, 2, tzinfo=UTC)
+    )
+    early = make_row(
+        "http://regulator.test/c.html", text="另一篇", published_at=datetime(2020, 1, 2, tzinfo=UTC)
+    )
     unique = make_row("http://regulator.test/d.html", text="独一无二")
     rows = mark_exact_duplicates([reprint, official, late, early, unique], {})
     assert reprint["duplicate_of"] == official["doc_id"] and reprint["removed_stage"] == "dedup.exact"
@@ -45,4 +49,6 @@ def test_usage_follows_licence_and_optouts() -> None:
     row = tag_licence(make_row(licence_class="exchange-asserted", noai=True), "exchange terms")
     assert row["usage"] == ["research"] and row["legal_basis"] == "exchange terms"
     assert row["steps"][-1]["detail"].endswith("(training excluded by opt-out)")
-    assert all(set(c.usage) <= {"research", "train", "commercial", "redistribute"} for c in LICENCE_CLASSES.values())
+    assert all(
+        set(c.usage) <= {"research", "train", "commercial", "redistribute"} for c in LICENCE_CLASSES.values()
+    )

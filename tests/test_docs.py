@@ -14,7 +14,9 @@ def test_every_schema_field_is_documented() -> None:
 def test_readme_gives_the_two_setup_commands_first() -> None:
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     setup = readme.split("## Set up", 1)[1].split("```", 2)[1]
-    assert [line.split()[0:2] for line in setup.splitlines() if line.strip() and not line.startswith("bash")] == [
+    assert [
+        line.split()[0:2] for line in setup.splitlines() if line.strip() and not line.startswith("bash")
+    ] == [
         ["make", "demo"],
         ["make", "test"],
     ]

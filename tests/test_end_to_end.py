@@ -35,8 +35,15 @@ def built(prefect_harness: None, data_dir: Path, tmp_path_factory: pytest.TempPa
     pull(home, "e2e", out)
     docs = pq.read_table(out / "data").to_pylist()
     removed = CorpusCatalog(home).read("e2e", "removed").to_pylist()
-    return {"home": home, "summary": summary, "published": published, "requests": requests, "docs": docs,
-            "removed": removed, "out": out}
+    return {
+        "home": home,
+        "summary": summary,
+        "published": published,
+        "requests": requests,
+        "docs": docs,
+        "removed": removed,
+        "out": out,
+    }
 
 
 def test_no_disallowed_url_is_ever_requested(built: dict, truth: dict) -> None:
@@ -53,7 +60,11 @@ def test_blocked_host_sees_only_robots_txt(built: dict) -> None:
 
 @pytest.mark.parametrize("host", ["regulator.test", "finnews.test"])
 def test_allowed_articles_reach_the_snapshot(built: dict, truth: dict, host: str) -> None:
-    wanted = {u for u, t in truth.items() if t["host"] == host and t["kind"] == "article" and t["allowed_by_robots"]["generic"]}
+    wanted = {
+        u
+        for u, t in truth.items()
+        if t["host"] == host and t["kind"] == "article" and t["allowed_by_robots"]["generic"]
+    }
     got = {d["canonical_url"] for d in built["docs"]}
     assert len(wanted & got) / len(wanted) >= 0.90, sorted(wanted - got)[:10]
 
@@ -69,7 +80,11 @@ def test_byte_identical_copies_are_recorded_as_duplicates(built: dict, truth: di
     for copy, original in pairs:
         ids = {by_url[copy]["doc_id"], by_url[original]["doc_id"]}
         dup = next(by_url[u] for u in (copy, original) if by_url[u].get("duplicate_of"))
-        assert dup["duplicate_of"] in ids and dup["duplicate_relation"] == "exact" and dup["removed_stage"] == "dedup.exact"
+        assert (
+            dup["duplicate_of"] in ids
+            and dup["duplicate_relation"] == "exact"
+            and dup["removed_stage"] == "dedup.exact"
+        )
         kept = next(by_url[u] for u in (copy, original) if not by_url[u].get("duplicate_of"))
         assert kept["doc_id"] == dup["duplicate_of"]
     snapshot_hashes = [d["text_sha256"] for d in built["docs"]]
@@ -100,7 +115,7 @@ def test_licence_classes_and_optouts_match_truth(built: dict, truth: dict) -> No
 def test_provenance_and_manifest(built: dict) -> None:
     assert verify(built["out"]) == []
     d = built["docs"][0]
-    assert [s["step"] for s in d["steps"]][0] == "fetch" and d["steps"][-1]["step"] == "licence"
+    assert d["steps"][0]["step"] == "fetch" and d["steps"][-1]["step"] == "licence"
     assert d["run_id"] == built["summary"]["run_id"] and len(d["config_sha256"]) == 64
     assert built["published"]["documents"] == len(built["docs"])
     run = json.loads((built["home"] / "staging" / d["run_id"] / "run.json").read_text())

@@ -7,7 +7,9 @@ from tests.sites import write_site
 
 
 def test_headers_file_patterns() -> None:
-    rules = parse_headers_file("/vip/*\n  tdm-reservation: 1\n/a.html\n  Content-Type: text/html; charset=gbk\n")
+    rules = parse_headers_file(
+        "/vip/*\n  tdm-reservation: 1\n/a.html\n  Content-Type: text/html; charset=gbk\n"
+    )
     assert rules[0].matches("/vip/") and rules[0].matches("/vip/a/1.html") and not rules[0].matches("/vipx")
     assert rules[1].matches("/a.html") and not rules[1].matches("/a.htmlx")
 

@@ -49,7 +49,10 @@ def test_demo_sources_file_is_valid() -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("licence: cn-art5-official", "licence: public-domain"), "source 'regulator', field 'licence': unknown licence class 'public-domain'"),
+        (
+            ("licence: cn-art5-official", "licence: public-domain"),
+            "source 'regulator', field 'licence': unknown licence class 'public-domain'",
+        ),
         (("id: regulator", "id: Regulator!"), "field 'id'"),
         (("kind: web", "kind: ftp"), "source 'regulator', field 'kind'"),
         (('seeds: ["http://regulator.test/"]', "seeds: [regulator.test]"), "is not an absolute http(s) URL"),
@@ -90,11 +93,14 @@ def test_disabled_source_needs_a_reason(tmp_path: Path) -> None:
 
 
 def test_licence_overrides_pick_the_first_match(tmp_path: Path) -> None:
-    text = GOOD + """    licence_overrides:
+    text = (
+        GOOD
+        + """    licence_overrides:
       - match: "/xxpl/"
         licence: unknown
         legal_basis: attachments
 """
+    )
     src = load_sources(write(tmp_path, text)).get("regulator")
     assert src.licence_for("http://regulator.test/xxpl/a.pdf") == ("unknown", "attachments")
     assert src.licence_for("http://regulator.test/zcfg/a.html")[0] == "cn-art5-official"

@@ -15,7 +15,9 @@ from tests.rows import make_row
 
 def test_schema_is_explicit_and_versioned() -> None:
     assert DOCUMENT_SCHEMA.metadata[b"fincorpus.schema_version"] == b"1"
-    assert DOCUMENT_SCHEMA.field("fetched_at").type == pa.timestamp("us", tz="UTC")  # Iceberg wants microseconds
+    assert DOCUMENT_SCHEMA.field("fetched_at").type == pa.timestamp(
+        "us", tz="UTC"
+    )  # Iceberg wants microseconds
     assert set(DOCUMENT_SCHEMA.names) < set(REMOVED_SCHEMA.names)
     for name in ("doc_id", "raw_sha256", "raw_ref", "licence_class", "usage", "run_id", "config_sha256"):
         assert not DOCUMENT_SCHEMA.field(name).nullable

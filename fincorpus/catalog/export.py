@@ -116,7 +116,14 @@ def pull(
         name = f"data/train-{i:05d}-of-{n_files:05d}.parquet"
         part = table.slice(i * ROWS_PER_FILE, ROWS_PER_FILE).cast(DOCUMENT_SCHEMA)
         pq.write_table(part, tmp / name, compression="zstd", compression_level=3)
-        files.append({"name": name, "rows": part.num_rows, "bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)})
+        files.append(
+            {
+                "name": name,
+                "rows": part.num_rows,
+                "bytes": (tmp / name).stat().st_size,
+                "sha256": _sha256(tmp / name),
+            }
+        )
     filters = {"usage": usage, "licences": licences}
     manifest = {
         "tag": tag,

@@ -96,7 +96,9 @@ class CorpusCatalog:
         snap = table.snapshot_by_name(tag)
         if snap is None or table.refs()[tag].snapshot_ref_type != "tag":
             known = ", ".join(t.tag for t in self.tags()) or "none yet"
-            raise CatalogError(f"unknown tag {tag!r} (known tags: {known}); list them with `fincorpus snapshots`")
+            raise CatalogError(
+                f"unknown tag {tag!r} (known tags: {known}); list them with `fincorpus snapshots`"
+            )
         return snap.snapshot_id
 
     def read(self, tag: str, table: str = "documents") -> pa.Table:
@@ -112,7 +114,11 @@ class CorpusCatalog:
         if t.current_snapshot() is None:
             return {}
         data = t.scan(selected_fields=("text_sha256", "doc_id")).to_arrow()
-        return {h: i for h, i in zip(data["text_sha256"].to_pylist(), data["doc_id"].to_pylist()) if h}
+        return {
+            h: i
+            for h, i in zip(data["text_sha256"].to_pylist(), data["doc_id"].to_pylist(), strict=True)
+            if h
+        }
 
     def find(self, key: str, tag: str | None = None) -> tuple[str, pa.Table]:
         """Look a document up by doc_id or URL in documents, then removed; returns (table name, rows)."""
@@ -147,7 +153,9 @@ class CorpusCatalog:
         for table, rows in ((self.documents, documents), (self.removed, removed)):
             with table.transaction() as tx:
                 if ids and table.current_snapshot() is not None:
-                    with warnings.catch_warnings():  # "did not match any records" is the normal case for new ids
+                    with (
+                        warnings.catch_warnings()
+                    ):  # "did not match any records" is the normal case for new ids
                         warnings.filterwarnings("ignore", "Delete operation did not match any records")
                         for chunk in _chunks(ids, 5000):
                             tx.delete(In("doc_id", chunk))
@@ -157,7 +165,11 @@ class CorpusCatalog:
             table = self.catalog.load_table(table.name())  # fresh metadata after the commit
             snap = table.current_snapshot()
             if snap is None:  # first publish with an empty table: make a snapshot to tag
-                table.append(pa.Table.from_pylist([], schema=DOCUMENT_SCHEMA if table.name()[-1] == "documents" else REMOVED_SCHEMA))
+                table.append(
+                    pa.Table.from_pylist(
+                        [], schema=DOCUMENT_SCHEMA if table.name()[-1] == "documents" else REMOVED_SCHEMA
+                    )
+                )
                 table = self.catalog.load_table(table.name())
                 snap = table.current_snapshot()
             ms = table.manage_snapshots()

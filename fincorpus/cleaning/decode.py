@@ -13,9 +13,20 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
-_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "euc-cn", "x-gbk", "gb_2312-80", "csgb2312", "ms936", "windows-936"}
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
+_GB_FAMILY = {
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "cp936",
+    "euc-cn",
+    "x-gbk",
+    "gb_2312-80",
+    "csgb2312",
+    "ms936",
+    "windows-936",
+}
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 import trafilatura
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _CST = timezone(timedelta(hours=8))  # dates on Chinese sites are Beijing time
 
 
@@ -38,7 +38,7 @@ def _date(value: str | None) -> datetime | None:
     return None
 
 
-_HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.I)
+_HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
 
 
 def extract_html(html: str, url: str) -> Extracted:

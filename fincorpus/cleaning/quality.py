@@ -44,7 +44,9 @@ class QualityFilter:
         if scores["length_chars"] < self.min_chars:
             return Decision(False, f"length_chars={scores['length_chars']} < min_chars={self.min_chars}")
         if scores["cjk_share"] < self.min_cjk_share:
-            return Decision(False, f"cjk_share={scores['cjk_share']:.3f} < min_cjk_share={self.min_cjk_share}")
+            return Decision(
+                False, f"cjk_share={scores['cjk_share']:.3f} < min_cjk_share={self.min_cjk_share}"
+            )
         return Decision(True)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from fincorpus.cleaning import normalize
 from fincorpus.cleaning.decode import decode_bytes
-from fincorpus.cleaning.extract import ExtractionError, Extracted, extract_html, extract_pdf, extract_plain
+from fincorpus.cleaning.extract import Extracted, ExtractionError, extract_html, extract_pdf, extract_plain
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
 from fincorpus.dedup.exact import mark_exact_duplicates
 from fincorpus.licensing import tag_licence
@@ -74,8 +74,7 @@ def crawl_source(
     log = staging_dir(home, run_id) / f"crawl-{source_id}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as fh:
-        for ev in reader.events:
-            fh.write(json.dumps(ev.__dict__, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(ev.__dict__, ensure_ascii=False) + "\n" for ev in reader.events)
     return CrawlResult(source_id, captures, reader.events)
 
 
@@ -149,14 +148,18 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         noai=optout.noai,
     )
     if facts["charset"]:
-        row["steps"].append({"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"})
+        row["steps"].append(
+            {"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"}
+        )
     row["steps"].append({"step": "extract", "detail": f"{extracted.extractor} {extracted.extractor_version}"})
     row["steps"].append({"step": normalize.STEP, "detail": None})
     if optout.detail:
         row["steps"].append({"step": "optout", "detail": optout.detail})
     qfilter = QualityFilter(sources.quality.min_chars, sources.quality.min_cjk_share)
     decision = qfilter.decide(scores)
-    row["steps"].append({"step": qfilter.name, "detail": "keep" if decision.keep else f"drop: {decision.reason}"})
+    row["steps"].append(
+        {"step": qfilter.name, "detail": "keep" if decision.keep else f"drop: {decision.reason}"}
+    )
     if not decision.keep:
         row.update(removed_stage=qfilter.name, removed_reason=decision.reason)
     return row
@@ -207,7 +210,11 @@ def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[s
 
     out = staging_dir(home, run_id)
     out.mkdir(parents=True, exist_ok=True)
-    docs = [{k: v for k, v in r.items() if k not in ("removed_stage", "removed_reason")} for r in rows if not r.get("removed_stage")]
+    docs = [
+        {k: v for k, v in r.items() if k not in ("removed_stage", "removed_reason")}
+        for r in rows
+        if not r.get("removed_stage")
+    ]
     removed = [r for r in rows if r.get("removed_stage")]
     pq.write_table(documents_table(docs), out / "documents.parquet", compression="zstd", compression_level=3)
     pq.write_table(removed_table(removed), out / "removed.parquet", compression="zstd", compression_level=3)
@@ -220,7 +227,13 @@ def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[s
         "exact_duplicates": sum(1 for r in removed if r.get("duplicate_relation") == "exact"),
         "opted_out": sum(1 for r in docs if r.get("tdm_reserved") or r.get("noai")),
     }
-    run_json = {"run_id": run_id, "status": "staged", "created_at": datetime.now(UTC).isoformat(), **meta, "summary": summary}
+    run_json = {
+        "run_id": run_id,
+        "status": "staged",
+        "created_at": datetime.now(UTC).isoformat(),
+        **meta,
+        "summary": summary,
+    }
     tmp = out / "run.json.tmp"
     tmp.write_text(json.dumps(run_json, ensure_ascii=False, indent=2), encoding="utf-8")
     tmp.replace(out / "run.json")
@@ -247,7 +260,7 @@ def pending_hashes(home: Path) -> dict[str, str]:
     known: dict[str, str] = {}
     for d in pending_runs(home):
         t = pq.read_table(d / "documents.parquet", columns=["text_sha256", "doc_id"])
-        for h, i in zip(t.column("text_sha256").to_pylist(), t.column("doc_id").to_pylist()):
+        for h, i in zip(t.column("text_sha256").to_pylist(), t.column("doc_id").to_pylist(), strict=True):
             if h:
                 known.setdefault(h, i)
     return known

@@ -49,7 +49,9 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
     catalog.check_tag_free(tag, force)  # refuse before reading anything
     runs = pending_runs(home)
     if not runs and not allow_empty:
-        raise CatalogError("nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)")
+        raise CatalogError(
+            "nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)"
+        )
     docs, removed = _newest_rows(runs)
     info = catalog.publish(tag, docs, removed, force=force)
     for r in runs:

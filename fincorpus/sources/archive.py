@@ -45,7 +45,7 @@ class WarcArchive:
         self.relpath = relpath
         path = home / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: BinaryIO = open(path, "ab")
+        self._fh: BinaryIO = open(path, "ab")  # noqa: SIM115 - held open for the archive's lifetime
         self._writer = WARCWriter(self._fh, gzip=True, warc_version="WARC/1.1")
 
     def close(self) -> None:
@@ -107,7 +107,9 @@ class WarcArchive:
         self._write(request)
         return StoredRecord(f"{self.relpath}#{offset}", resp_id, hashlib.sha256(decoded_body).hexdigest())
 
-    def write_resource(self, *, url: str, fetched_at: datetime, content_type: str, body: bytes) -> StoredRecord:
+    def write_resource(
+        self, *, url: str, fetched_at: datetime, content_type: str, body: bytes
+    ) -> StoredRecord:
         """Store a file read from disk (files connector) as a WARC resource record."""
         rec_id = f"<urn:uuid:{uuid.uuid4()}>"
         record = self._writer.create_warc_record(

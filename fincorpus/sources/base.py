@@ -50,7 +50,9 @@ class CrawlEvent:
     """Why a URL was fetched, skipped or failed: the crawl log auditors and operators read."""
 
     url: str
-    outcome: str  # fetched | skipped-robots | skipped-pattern | skipped-depth | skipped-limit | http-error | error
+    outcome: (
+        str  # fetched | skipped-robots | skipped-pattern | skipped-depth | skipped-limit | http-error | error
+    )
     detail: str = ""
     status: int | None = None
     at: str = ""

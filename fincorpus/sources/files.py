@@ -40,7 +40,9 @@ class FilesReader:
             now = datetime.now(UTC)
             url = file.resolve().as_uri()
             rec = self.archive.write_resource(url=url, fetched_at=now, content_type=ctype, body=body)
-            self.events.append(CrawlEvent(url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref}))
+            self.events.append(
+                CrawlEvent(url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
+            )
             count += 1
             yield Capture(
                 source_id=self.source.id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_META = re.compile(r"<meta\s[^>]*>", re.I)
-_ATTR = re.compile(r"""(name|content)\s*=\s*["']([^"']*)["']""", re.I)
+_META = re.compile(r"<meta\s[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(r"""(name|content)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,9 @@ class CrawlerConfig(_Strict):
     @classmethod
     def _agent_has_token(cls, v: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.-]+", v.strip()):
-            raise ValueError("must start with a product token such as 'fincorpus/0.1' (robots.txt groups match it)")
+            raise ValueError(
+                "must start with a product token such as 'fincorpus/0.1' (robots.txt groups match it)"
+            )
         return v.strip()
 
     @property
@@ -140,7 +142,9 @@ class SourceConfig(_Strict):
         if self.kind == "files" and not self.path:
             raise ValueError("a files source needs 'path' (a folder of .html, .txt or .pdf files)")
         if self.kind in ("warc", "dataset") and self.enabled:
-            raise ValueError(f"kind {self.kind!r} is not implemented yet; set enabled: false with a disabled_reason")
+            raise ValueError(
+                f"kind {self.kind!r} is not implemented yet; set enabled: false with a disabled_reason"
+            )
         if not self.enabled and not self.disabled_reason:
             raise ValueError("a disabled source needs a disabled_reason")
         return self

@@ -38,7 +38,9 @@ def normalize_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port
-    netloc = host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    netloc = (
+        host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    )
     path = parts.path or "/"
     return f"{parts.scheme.lower()}://{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
 
@@ -172,7 +174,9 @@ class WebCrawler:
         self._documents = 0
 
     # -- bookkeeping -------------------------------------------------------------------------------
-    def _log(self, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: object) -> None:
+    def _log(
+        self, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: object
+    ) -> None:
         ev = CrawlEvent(url, outcome, detail, status, datetime.now(UTC).isoformat(), dict(extra))
         self.events.append(ev)
         if self._progress:
@@ -308,7 +312,9 @@ class WebCrawler:
     def _discover_xml(self, resp: _Response, depth: int) -> bool:
         """Sitemaps (urlset / sitemapindex) and RSS/Atom feeds; returns False if it is neither."""
         try:
-            root = lxml.etree.fromstring(resp.body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True))
+            root = lxml.etree.fromstring(
+                resp.body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True)
+            )
         except lxml.etree.XMLSyntaxError:
             return False
         tag = lxml.etree.QName(root).localname.lower()
@@ -348,11 +354,13 @@ class WebCrawler:
             if resp.status != 200:
                 self._log(resp.url, "http-error", f"HTTP {resp.status}", resp.status)
                 continue
-            if mtype in XML_TYPES or (mtype == "text/plain" and resp.body.lstrip()[:5] == b"<?xml"):
-                if self._discover_xml(resp, depth):
-                    continue
+            looks_xml = mtype in XML_TYPES or (mtype == "text/plain" and resp.body.lstrip()[:5] == b"<?xml")
+            if looks_xml and self._discover_xml(resp, depth):
+                continue
             if mtype not in DOCUMENT_TYPES:
-                self._log(resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type")
+                self._log(
+                    resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type"
+                )
                 continue
             if mtype in ("text/html", "application/xhtml+xml"):
                 self._discover_html(resp, depth)
