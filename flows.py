@@ -21,6 +21,7 @@ from fincorpus.catalog.store import CorpusCatalog
 from fincorpus.pipelines import ingest as stages
 from fincorpus.pipelines.publish import publish as publish_staged
 from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import SourcesFile, load_sources
 
 SHARD_SIZE = 200
@@ -35,44 +36,38 @@ def _load(sources_path: str, proxy: str | None) -> SourcesFile:
 
 
 @task(name="crawl-source", cache_policy=NONE)
-def crawl_task(
-    sources_path: str, proxy: str | None, source_id: str, home: str, run_id: str
-) -> dict[str, Any]:
+def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) -> dict[str, Any]:
     logger = get_run_logger()
     counts = {"fetched": 0}
 
     def progress(ev: CrawlEvent) -> None:
-        if ev.outcome == "fetched":
+        if ev.outcome in ("fetched", "not-modified"):
             counts["fetched"] += 1
             if counts["fetched"] % 100 == 0:
-                logger.info("%s: %d responses fetched", source_id, counts["fetched"])
-        elif ev.outcome in ("skipped-robots", "error"):
+                logger.info("%s: %d responses", source_id, counts["fetched"])
+        elif ev.outcome in ("skipped-robots", "error", "retry"):
             logger.info("%s: %s %s (%s)", source_id, ev.outcome, ev.url, ev.detail)
 
-    sources = _load(sources_path, proxy)
-    result = stages.crawl_source(sources, source_id, Path(home), run_id, progress=progress)
-    outcomes: dict[str, int] = {}
-    for ev in result.events:
-        outcomes[ev.outcome] = outcomes.get(ev.outcome, 0) + 1
-    logger.info("%s: %d captures; %s", source_id, len(result.captures), outcomes)
-    return {"source_id": source_id, "captures": [c.to_json() for c in result.captures], "outcomes": outcomes}
+    result = stages.crawl_source(_load(sources_path, proxy), source_id, Path(home), progress=progress)
+    logger.info("%s: passes %s%s; %s", source_id, result.pass_ids, " (resumed)" if result.resumed else "", result.outcomes)
+    return {"source_id": source_id, "pass_ids": result.pass_ids, "outcomes": result.outcomes}
 
 
 @task(name="process-shard", cache_policy=NONE)
-def process_task(
-    sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]
-) -> list[dict]:
+def process_task(sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]) -> list[dict]:
     sources = _load(sources_path, proxy)
     caps = [Capture.from_json(c) for c in captures]
     return list(stages.process_captures(caps, sources, Path(home), run_id))
 
 
 @task(name="dedup-licence-stage", cache_policy=NONE)
-def finish_task(home: str, run_id: str, rows: list[dict], meta: dict) -> dict[str, Any]:
+def finish_task(home: str, run_id: str, rows: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
     home_p = Path(home)
     known = {**CorpusCatalog(home_p).current_hashes(), **stages.pending_hashes(home_p)}
     finished = stages.finish_rows(rows, known)
-    staged = stages.stage_rows(home_p, run_id, finished, meta)
+    stages.write_crawl_logs(home_p, run_id, pass_ids)
+    staged = stages.stage_rows(home_p, run_id, finished, {**meta, "pass_ids": pass_ids})
+    CrawlState(home_p).mark_staged(pass_ids, run_id)
     return {"run_id": run_id, "path": str(staged.path), **staged.summary}
 
 
@@ -83,7 +78,7 @@ def ingest_flow(
     home: str | None = None,
     proxy: str | None = None,
 ) -> dict[str, Any]:
-    """Crawl the chosen sources (all enabled ones by default), clean, deduplicate, tag and stage one run."""
+    """Crawl (or resume) the chosen sources, then clean, deduplicate, tag and stage what changed as one run."""
     home_s = str(fincorpus_home(home))
     sources = _load(sources_path, proxy)
     ids = source_ids or [s.id for s in sources.sources if s.enabled]
@@ -91,18 +86,43 @@ def ingest_flow(
         if not sources.get(sid).enabled:
             raise ValueError(f"source {sid!r} is disabled: {sources.get(sid).disabled_reason}")
     run_id = stages.new_run_id()
-    crawls = [crawl_task.submit(sources_path, proxy, sid, home_s, run_id) for sid in ids]
+    crawls = [crawl_task.submit(sources_path, proxy, sid, home_s) for sid in ids]
     shard_futures = []
     crawl_outcomes: dict[str, dict[str, int]] = {}
+    pass_ids: list[str] = []
     for fut in crawls:
         res = fut.result()
         crawl_outcomes[res["source_id"]] = res["outcomes"]
-        for part in stages.shard(res["captures"], SHARD_SIZE):
+        pass_ids += res["pass_ids"]
+        captures = [c.to_json() for c in stages.pass_captures(Path(home_s), res["pass_ids"])]
+        for part in stages.shard(captures, SHARD_SIZE):
             shard_futures.append(process_task.submit(sources_path, proxy, home_s, run_id, part))
     rows = [row for fut in shard_futures for row in fut.result()]
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "crawl": crawl_outcomes}
-    summary = finish_task(home_s, run_id, rows, meta)
+    summary = finish_task(home_s, run_id, rows, meta, pass_ids)
     summary["crawl"] = crawl_outcomes
+    return summary
+
+
+@flow(name="fincorpus-reprocess", log_prints=True)
+def reprocess_flow(sources_path: str, source_ids: list[str] | None = None, home: str | None = None) -> dict[str, Any]:
+    """Re-run extraction and every later stage on the latest stored version of each URL: no network."""
+    home_s = str(fincorpus_home(home))
+    sources = _load(sources_path, None)
+    ids = source_ids or [s.id for s in sources.sources if s.enabled]
+    run_id = stages.new_run_id()
+    state = CrawlState(Path(home_s))
+    shard_futures = []
+    counts: dict[str, dict[str, int]] = {}
+    for sid in ids:
+        captures = [c.to_json() for c in state.current_pages(sources.get(sid).id)]
+        counts[sid] = {"stored": len(captures)}
+        for part in stages.shard(captures, SHARD_SIZE):
+            shard_futures.append(process_task.submit(sources_path, None, home_s, run_id, part))
+    rows = [row for fut in shard_futures for row in fut.result()]
+    meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "reprocess": True}
+    summary = finish_task(home_s, run_id, rows, meta, [])
+    summary["crawl"] = counts
     return summary
 
 

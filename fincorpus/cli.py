@@ -117,15 +117,18 @@ def sources_list(sources: SourcesOpt) -> None:
 
 def _print_ingest(summary: dict[str, Any]) -> None:
     t = Table(
-        "source", "responses", "skipped (robots)", "redirects", "errors", "documents kept", title="ingest"
+        "source", "fetched", "not modified", "unchanged", "skipped (robots)", "retries", "errors", "documents kept",
+        title="ingest",
     )
-    for sid, outcomes in summary.get("crawl", {}).items():
+    for sid, o in summary.get("crawl", {}).items():
         t.add_row(
             sid,
-            str(outcomes.get("fetched", 0)),
-            str(outcomes.get("skipped-robots", 0)),
-            str(outcomes.get("redirect", 0)),
-            str(outcomes.get("error", 0) + outcomes.get("http-error", 0)),
+            str(o.get("fetched", o.get("stored", 0))),
+            str(o.get("not-modified", 0)),
+            str(o.get("unchanged", 0)),
+            str(o.get("skipped-robots", 0)),
+            str(o.get("retry", 0)),
+            str(o.get("error", 0) + o.get("http-error", 0)),
             str(summary["by_source"].get(sid, 0)),
         )
     console.print(t)
@@ -154,6 +157,48 @@ def ingest(
     for sid in source_ids or []:
         sf.get(sid)
     summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
+    _print_ingest(summary)
+
+
+@app.command()
+@user_errors
+def crawl(
+    sources: SourcesOpt,
+    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all enabled)")] = None,
+    proxy: Annotated[str | None, typer.Option(help="Forward proxy for every request (overrides the file)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Crawl (or resume crawling) without Prefect and without processing; the next ingest processes the result."""
+    from fincorpus.pipelines.ingest import crawl_source
+
+    h = fincorpus_home(home)
+    sf = load_sources(sources)
+    if proxy:
+        sf = sf.model_copy(update={"crawler": sf.crawler.model_copy(update={"proxy": proxy})})
+    ids = source_ids or [s.id for s in sf.sources if s.enabled]
+    for sid in ids:
+        sf.get(sid)
+    t = Table("source", "passes awaiting ingest", "resumed", "outcomes", title="crawl")
+    for sid in ids:
+        with console.status(f"crawling {sid} ..."):
+            res = crawl_source(sf, sid, h)
+        t.add_row(sid, ", ".join(res.pass_ids), "yes" if res.resumed else "no", json.dumps(res.outcomes))
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def reprocess(
+    sources: SourcesOpt,
+    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all enabled)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Re-run extraction and all later stages from the stored WARC records (no network); stages a new run."""
+    h = _home(home)
+    sf = load_sources(sources)
+    for sid in source_ids or []:
+        sf.get(sid)
+    summary = _flows().reprocess_flow(str(sources), source_ids or None, str(h))
     _print_ingest(summary)
 
 

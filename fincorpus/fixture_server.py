@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fnmatch
+import hashlib
 import json
 import re
 import threading
 import time
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -114,7 +116,11 @@ class SiteMirror:
                     if name.lower() == "content-type":
                         headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
                     headers.append((name, value))
-        return 200, headers, file.read_bytes()
+        body = file.read_bytes()
+        # Validators like a real static server, so conditional re-crawls can be tested.
+        etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+        headers += [("ETag", etag), ("Last-Modified", formatdate(file.stat().st_mtime, usegmt=True))]
+        return 200, headers, body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -140,6 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, with_body: bool) -> None:
         host, path = self._target()
         status, headers, body = self.server.mirror.resolve(host, path)
+        etag = dict((k.lower(), v) for k, v in headers).get("etag")
+        if status == 200 and etag and self.headers.get("If-None-Match") == etag:
+            status, body = 304, b""
+            headers = [(k, v) for k, v in headers if k.lower() in ("etag", "last-modified")]
         self.server.record(
             {
                 "ts": time.time(),

@@ -51,10 +51,12 @@ LICENCE_CLASSES: dict[str, LicenceClass] = {
 }
 
 
-def derive_usage(licence_class: str, *, tdm_reserved: bool = False, noai: bool = False) -> list[str]:
+def derive_usage(
+    licence_class: str, *, tdm_reserved: bool = False, noai: bool = False, ai_reserved: bool = False
+) -> list[str]:
     """Uses allowed for one document; an opt-out removes training (and commercial) use."""
     usage = list(LICENCE_CLASSES[licence_class].usage)
-    if tdm_reserved or noai:
+    if tdm_reserved or noai or ai_reserved:
         usage = [u for u in usage if u not in ("train", "commercial")]
     return usage
 
@@ -63,10 +65,13 @@ def tag_licence(row: dict, legal_basis: str) -> dict:
     """Set usage from the row's licence class and opt-outs; record the step."""
     row["legal_basis"] = legal_basis
     row["usage"] = derive_usage(
-        row["licence_class"], tdm_reserved=bool(row.get("tdm_reserved")), noai=bool(row.get("noai"))
+        row["licence_class"],
+        tdm_reserved=bool(row.get("tdm_reserved")),
+        noai=bool(row.get("noai")),
+        ai_reserved=bool(row.get("ai_reserved")),
     )
     detail = f"{row['licence_class']} -> usage {','.join(row['usage']) or 'none'}"
-    if row.get("tdm_reserved") or row.get("noai"):
-        detail += " (training excluded by opt-out)"
+    if row.get("optout_reason"):
+        detail += f" (training excluded: {row['optout_reason']})"
     row["steps"].append({"step": "licence", "detail": detail})
     return row

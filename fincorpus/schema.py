@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 # Iceberg stores timestamps in microseconds; nanosecond columns would be rejected at commit time.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -35,6 +35,20 @@ PII_TYPE = pa.struct(
         pa.field("mobile", pa.int32()),
         pa.field("bank_card", pa.int32()),
         pa.field("email", pa.int32()),
+    ]
+)
+
+ACCESS_TYPE = pa.struct(
+    [
+        pa.field("robots_sha256", pa.string(), metadata={"doc": "sha256 of the robots.txt in force ('-' = unreachable)"}),
+        pa.field("robots_group", pa.string(), metadata={"doc": "user-agent group that applied"}),
+        pa.field("robots_rule", pa.string(), metadata={"doc": "deciding rule, e.g. 'allow: /zcfg/'"}),
+        pa.field("ai_disallowed", pa.list_(pa.string()), metadata={"doc": "AI crawler tokens robots.txt disallows"}),
+        pa.field("tdm_reservation", pa.string()),
+        pa.field("tdm_policy", pa.string()),
+        pa.field("tdm_source", pa.string(), metadata={"doc": "http-header | tdmrep.json | meta"}),
+        pa.field("x_robots_tag", pa.string()),
+        pa.field("meta_robots", pa.string()),
     ]
 )
 
@@ -60,6 +74,11 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("lang", pa.string(), doc="zh when the text is mainly CJK, und otherwise"),
     _f("published_at", TIMESTAMP, doc="publication time found in the page, if any"),
     _f("fetched_at", TIMESTAMP, False, "when the raw bytes were received"),
+    _f("native_id", pa.string(), doc="the record's own id where the source gives one (API item id, file path)"),
+    _f("version", pa.int32(), False, "1 for the first stored body of a URL, +1 each time the body changed"),
+    _f("previous_raw_ref", pa.string(), doc="raw_ref of the previous version's bytes, null for version 1"),
+    _f("redirect_chain", pa.list_(pa.string()), doc="URLs that redirected to canonical_url, in order"),
+    _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),
     _f("http_status", pa.int16(), doc="HTTP status of the final response (200 for files)"),
     _f("content_type", pa.string(), doc="media type without parameters"),
     _f("charset", pa.string(), doc="encoding used to decode the raw bytes"),
@@ -80,8 +99,11 @@ DOCUMENT_FIELDS: list[pa.Field] = [
         "rights_notice", pa.string(), doc="rights/reprint notices copied verbatim from the page (later issue)"
     ),
     _f("usage", pa.list_(pa.string()), False, "allowed uses derived from the licence class and opt-outs"),
-    _f("tdm_reserved", pa.bool_(), doc="TDMRep reservation seen in headers or page"),
+    _f("tdm_reserved", pa.bool_(), doc="TDMRep reservation seen in headers, tdmrep.json or page"),
     _f("noai", pa.bool_(), doc="noai seen in X-Robots-Tag or meta robots"),
+    _f("ai_reserved", pa.bool_(), doc="robots.txt disallows an AI crawler token here, read as a reservation"),
+    _f("optout_reason", pa.string(), doc="why training use is excluded, null when it is not"),
+    _f("access", ACCESS_TYPE, doc="decision inputs recorded at fetch time"),
     _f("quality", QUALITY_TYPE, doc="quality scores, kept for kept and dropped documents alike"),
     _f("finance_score", pa.float32(), doc="domain relevance in [0,1] (later issue)"),
     _f("pii", PII_TYPE, doc="PII findings per class (later issue)"),
@@ -153,3 +175,16 @@ def documents_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
 
 def removed_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     return to_table(rows, REMOVED_SCHEMA)
+
+
+def fields_markdown() -> str:
+    """The field table of docs/data-model.md (regenerate with ``python -m fincorpus.schema``)."""
+    lines = ["| field | type | | meaning |", "|---|---|---|---|"]
+    for f in REMOVED_SCHEMA:
+        doc = (f.metadata or {}).get(b"doc", b"").decode().replace("|", "\\|")
+        lines.append(f"| `{f.name}` | `{f.type}` | {'required' if not f.nullable else ''} | {doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(fields_markdown())

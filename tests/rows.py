@@ -31,6 +31,7 @@ def make_row(
         "legal_basis": "test",
         "usage": ["research"],
         "quality": {"length_chars": 120, "cjk_share": 0.9},
+        "version": 1,
         "steps": [{"step": "fetch", "detail": "test"}],
         "run_id": "run-1",
         "config_sha256": "c" * 64,

@@ -7,6 +7,7 @@ from fincorpus.cleaning.decode import canonical_charset, decode_bytes
 from fincorpus.cleaning.extract import extract_html, extract_plain
 from fincorpus.cleaning.normalize import normalize_text
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
+from fincorpus.sources.base import AccessDecision
 from fincorpus.sources.optout import detect_optout
 
 GBK_PAGE = '<html><head><meta charset="gb2312"><title>央行</title></head><body><p>中国人民银行公告：鍀</p></body></html>'
@@ -96,16 +97,23 @@ def test_extract_html_fragment_and_metadata() -> None:
 
 
 @pytest.mark.parametrize(
-    ("headers", "html", "tdm", "noai"),
+    ("access", "html", "expected"),
     [
-        ({"tdm-reservation": "1"}, None, True, False),
-        ({"x-robots-tag": "noindex, noai"}, None, False, True),
-        ({}, '<head><meta name="tdm-reservation" content="1"></head>', True, False),
-        ({}, '<head><meta name="robots" content="noai, noimageai"></head>', False, True),
-        ({"tdm-reservation": "0"}, '<meta name="robots" content="index,follow">', False, False),
+        (AccessDecision(tdm_reservation="1", tdm_source="http-header"), None, (True, False, False)),
+        (AccessDecision(tdm_reservation="1", tdm_source="tdmrep.json"), None, (True, False, False)),
+        (AccessDecision(x_robots_tag="noindex, noai"), None, (False, True, False)),
+        (AccessDecision(), '<head><meta name="tdm-reservation" content="1"></head>', (True, False, False)),
+        (AccessDecision(), '<head><meta name="robots" content="noai, noimageai"></head>', (False, True, False)),
+        (AccessDecision(ai_disallowed=("CCBot",)), None, (False, False, True)),
+        (AccessDecision(tdm_reservation="0"), '<meta name="robots" content="index,follow">', (False, False, False)),
     ],
 )
-def test_optout_signals(headers: dict, html: str | None, tdm: bool, noai: bool) -> None:
-    o = detect_optout(headers, html)
-    assert (o.tdm_reserved, o.noai) == (tdm, noai)
-    assert bool(o.detail) == (tdm or noai)
+def test_optout_signals(access: AccessDecision, html: str | None, expected: tuple[bool, bool, bool]) -> None:
+    o = detect_optout(access, html)
+    assert (o.tdm_reserved, o.noai, o.ai_reserved) == expected
+    assert bool(o.reason) == any(expected)
+
+
+def test_ai_disallow_policy_can_be_turned_off() -> None:
+    o = detect_optout(AccessDecision(ai_disallowed=("GPTBot",)), None, ai_disallow_is_reservation=False)
+    assert not o.ai_reserved and o.reason is None

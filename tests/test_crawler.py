@@ -5,7 +5,8 @@ from threading import Thread
 from typing import ClassVar
 
 from fincorpus.fixture_server import FixtureServer
-from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.archive import read_raw
+from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import CrawlerConfig, SourceConfig
 from fincorpus.sources.web import WebCrawler, normalize_url
 from tests.sites import ARTICLE, page, write_site
@@ -23,14 +24,16 @@ def source(**over: object) -> SourceConfig:
     return SourceConfig.model_validate({**base, **over})
 
 
-def crawl(root: Path, home: Path, src: SourceConfig, **cfg: object) -> tuple[list, WebCrawler, list[dict]]:
-    with FixtureServer(root) as srv, WarcArchive(home, "raw/t/a.warc.gz") as archive:
-        crawler = WebCrawler(
-            src, CrawlerConfig(**{"proxy": srv.proxy_url, "delay_seconds": 0, **cfg}), archive
-        )
-        captures = list(crawler.run())
+def crawl(root: Path, home: Path, src: SourceConfig, **cfg: object) -> tuple[list, list, list[dict]]:
+    """One crawl pass through the fixture server: (captures, events, requests the server saw)."""
+    with FixtureServer(root) as srv:
+        state = CrawlState(home)
+        pass_id, resumed = state.open_pass(src.id)
+        config = CrawlerConfig(**{"proxy": srv.proxy_url, "delay_seconds": 0, **cfg})
+        crawler = WebCrawler(src, config, home, state, pass_id, resumed=resumed)
+        crawler.run()
         crawler.close()
-        return captures, crawler, list(srv.requests)
+        return list(state.captures([pass_id])), state.events(pass_id), list(srv.requests)
 
 
 def test_normalize_url() -> None:
@@ -58,14 +61,14 @@ def test_robots_is_obeyed_on_links_and_redirect_hops(tmp_path: Path, home: Path)
         },
     )
     write_site(root, "b.test", {"x.html": page("b", ARTICLE)})
-    captures, crawler, requests = crawl(root, home, source())
+    captures, events, requests = crawl(root, home, source())
     paths = [r["path"] for r in requests]
     assert paths[0] == "/robots.txt"
     assert "/news/1.html" in paths and "/go.html" in paths
     assert not [p for p in paths if p.startswith(("/private/", "/only-us/"))]  # never requested
     assert not [r for r in requests if r["host"] == "b.test"]  # outside the source's hosts
     assert all(r["user_agent"].startswith("fincorpus/0.1") for r in requests)
-    skipped = [e for e in crawler.events if e.outcome == "skipped-robots"]
+    skipped = [e for e in events if e.outcome == "skipped-robots"]
     assert any("redirected from http://a.test/go.html" in e.detail for e in skipped)
     assert {c.final_url for c in captures} == {"http://a.test/", "http://a.test/news/1.html"}
     # every capture points at stored bytes
@@ -122,18 +125,16 @@ def test_robots_server_error_means_disallow_all(home: Path) -> None:
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Robots500)
     Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        with WarcArchive(home, "raw/t/a.warc.gz") as archive:
-            src = source(seeds=["http://c.test/"], allow=["^http://c\\.test/"])
-            crawler = WebCrawler(
-                src,
-                CrawlerConfig(proxy=f"http://127.0.0.1:{srv.server_address[1]}", delay_seconds=0),
-                archive,
-            )
-            assert list(crawler.run()) == []
+        state = CrawlState(home)
+        pass_id, _ = state.open_pass("a")
+        src = source(seeds=["http://c.test/"], allow=["^http://c\\.test/"])
+        cfg = CrawlerConfig(proxy=f"http://127.0.0.1:{srv.server_address[1]}", delay_seconds=0)
+        WebCrawler(src, cfg, home, state, pass_id).run()
     finally:
         srv.shutdown()
     assert _Robots500.requests == ["http://c.test/robots.txt"]
-    assert [e.outcome for e in crawler.events] == ["robots", "skipped-robots"]
+    assert list(state.captures([pass_id])) == []
+    assert [e.outcome for e in state.events(pass_id)] == ["robots", "skipped-robots"]
 
 
 def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
@@ -146,17 +147,13 @@ def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
             "big.html": "x" * 5000,
         },
     )
-    t0 = time.monotonic()
-    captures, crawler, _ = crawl(root, home, source(max_pages=3), delay_seconds=0.0)
+    captures, events, _ = crawl(root, home, source(max_pages=3), tdmrep=False)
     assert len(captures) == 3
-    assert sum(1 for e in crawler.events if e.outcome == "skipped-limit") == 4  # 7 documents, 3 allowed
-    with FixtureServer(root) as srv, WarcArchive(home, "raw/t/b.warc.gz") as archive:
-        cfg = CrawlerConfig(proxy=srv.proxy_url, delay_seconds=0.2, max_body_bytes=4000)
-        crawler = WebCrawler(source(), cfg, archive)
-        t0 = time.monotonic()
-        captures = list(crawler.run())
-        elapsed = time.monotonic() - t0
-    assert len(srv.requests) == 8  # robots + home + 5 pages + big
+    assert sum(1 for e in events if e.outcome == "skipped-limit") == 4  # 7 documents, 3 allowed
+    t0 = time.monotonic()
+    captures, events, requests = crawl(root, tmp_path / "home2", source(), delay_seconds=0.2, max_body_bytes=4000, tdmrep=False)
+    elapsed = time.monotonic() - t0
+    assert len(requests) == 8  # robots + home + 5 pages + big
     assert elapsed >= 0.2 * 7 * 0.95  # one request per host per delay
-    assert any(e.outcome == "error" and "max_body_bytes" in e.detail for e in crawler.events)
+    assert any(e.outcome == "error" and "max_body_bytes" in e.detail for e in events)
     assert len(captures) == 6  # the oversized page failed, the crawl went on

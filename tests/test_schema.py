@@ -4,6 +4,7 @@ import pytest
 from fincorpus.schema import (
     DOCUMENT_SCHEMA,
     REMOVED_SCHEMA,
+    SCHEMA_VERSION,
     SchemaError,
     doc_id_from_native,
     doc_id_from_url,
@@ -14,7 +15,7 @@ from tests.rows import make_row
 
 
 def test_schema_is_explicit_and_versioned() -> None:
-    assert DOCUMENT_SCHEMA.metadata[b"fincorpus.schema_version"] == b"1"
+    assert DOCUMENT_SCHEMA.metadata[b"fincorpus.schema_version"] == SCHEMA_VERSION.encode() == b"2"
     assert DOCUMENT_SCHEMA.field("fetched_at").type == pa.timestamp(
         "us", tz="UTC"
     )  # Iceberg wants microseconds

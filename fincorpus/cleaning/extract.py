@@ -27,15 +27,24 @@ class Extracted:
     pages: int | None = None
 
 
-def _date(value: str | None) -> datetime | None:
+def parse_date(value: str | None) -> datetime | None:
+    """A date or datetime string as given by pages and listings; Beijing time unless it says otherwise."""
     if not value:
         return None
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value[:19], fmt).replace(tzinfo=_CST).astimezone(UTC)
-        except ValueError:
-            continue
-    return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y/%m/%d"):
+            try:
+                parsed = datetime.strptime(value.strip()[:19], fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_CST)
+    return parsed.astimezone(UTC)
 
 
 _HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
@@ -66,7 +75,7 @@ def extract_html(html: str, url: str) -> Extracted:
     return Extracted(
         text=text,
         title=title or None,
-        published_at=_date(getattr(doc, "date", None) if doc is not None else None),
+        published_at=parse_date(getattr(doc, "date", None) if doc is not None else None),
         extractor="trafilatura",
         extractor_version=version("trafilatura"),
     )

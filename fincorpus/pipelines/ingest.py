@@ -18,14 +18,22 @@ from typing import Any
 
 from fincorpus.cleaning import normalize
 from fincorpus.cleaning.decode import decode_bytes
-from fincorpus.cleaning.extract import Extracted, ExtractionError, extract_html, extract_pdf, extract_plain
+from fincorpus.cleaning.extract import (
+    Extracted,
+    ExtractionError,
+    extract_html,
+    extract_pdf,
+    extract_plain,
+    parse_date,
+)
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
 from fincorpus.dedup.exact import mark_exact_duplicates
 from fincorpus.licensing import tag_licence
 from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
-from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.archive import read_raw
 from fincorpus.sources.base import Capture, CrawlEvent
 from fincorpus.sources.files import FilesReader
+from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
 from fincorpus.sources.registry import SourcesFile
 from fincorpus.sources.web import WebCrawler
@@ -46,36 +54,52 @@ def staging_dir(home: Path, run_id: str) -> Path:
 @dataclass
 class CrawlResult:
     source_id: str
-    captures: list[Capture]
-    events: list[CrawlEvent]
+    pass_ids: list[str]  # crawled, not yet staged passes: their captures go into the next staged run
+    outcomes: dict[str, int]
+    resumed: bool
 
 
 def crawl_source(
     sources: SourcesFile,
     source_id: str,
     home: Path,
-    run_id: str,
     progress: Callable[[CrawlEvent], None] | None = None,
 ) -> CrawlResult:
-    """Fetch (or read) one source into its WARC file and write the crawl log next to the staged run."""
+    """Run (or resume) a crawl pass of one source; its captures and log are in the catalog database."""
     source = sources.get(source_id)
-    base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
-    with WarcArchive(home, f"raw/{run_id}/{source_id}.warc.gz") as archive:
-        if source.kind == "web":
-            reader: WebCrawler | FilesReader = WebCrawler(source, sources.crawler, archive, progress=progress)
-        elif source.kind == "files":
-            reader = FilesReader(source, archive, base_dir)
-        else:
-            raise ValueError(f"source {source_id!r}: kind {source.kind!r} has no connector yet")
-        try:
-            captures = list(reader.run())
-        finally:
-            reader.close()
-    log = staging_dir(home, run_id) / f"crawl-{source_id}.jsonl"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(ev.__dict__, ensure_ascii=False) + "\n" for ev in reader.events)
-    return CrawlResult(source_id, captures, reader.events)
+    state = CrawlState(home)
+    pass_id, resumed = state.open_pass(source_id)
+    if source.kind == "web":
+        reader: WebCrawler | FilesReader = WebCrawler(source, sources.crawler, home, state, pass_id, resumed=resumed, progress=progress)
+    elif source.kind == "files":
+        base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
+        reader = FilesReader(source, home, state, pass_id, base_dir, resumed=resumed)
+    else:
+        raise ValueError(f"source {source_id!r}: kind {source.kind!r} has no connector yet")
+    try:
+        reader.run()
+    finally:
+        reader.close()
+    state.finish_pass(pass_id)
+    passes = state.crawled_passes(source_id)
+    outcomes = Counter(ev.outcome for p in passes for ev in state.events(p))
+    return CrawlResult(source_id, passes, dict(outcomes), resumed)
+
+
+def pass_captures(home: Path, pass_ids: list[str]) -> list[Capture]:
+    return list(CrawlState(home).captures(pass_ids))
+
+
+def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
+    """Copy each pass's decisions next to the staged run as JSON lines (the operator's and auditor's log)."""
+    state = CrawlState(home)
+    out = staging_dir(home, run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in pass_ids:
+        source_id = p.split("-", 1)[1].rsplit("-", 1)[0]
+        with open(out / f"crawl-{source_id}.jsonl", "a", encoding="utf-8") as fh:
+            for ev in state.events(p):
+                fh.write(json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n")
 
 
 # -- process (cleaning) ----------------------------------------------------------------------------------------
@@ -96,13 +120,19 @@ def _extract(capture: Capture, body: bytes) -> tuple[Extracted, dict[str, Any], 
 def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:
     """One capture -> one row; a row the quality step drops carries removed_stage/removed_reason."""
     source = sources.get(capture.source_id)
-    native = capture.headers.get("x-fincorpus-native-id")
+    native = capture.item.native_id if capture.item else None
     licence_class, legal_basis = source.licence_for(capture.final_url)
     raw = read_raw(home, capture.raw_ref)
     if hashlib.sha256(raw.body).hexdigest() != capture.raw_sha256:
         raise RuntimeError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
     row: dict[str, Any] = {
-        "doc_id": doc_id_from_native(source.id, native) if native else doc_id_from_url(capture.final_url),
+        # Files are identified by their path in the folder; web documents (API items too) by their URL.
+        "doc_id": doc_id_from_native(source.id, native) if source.kind == "files" and native else doc_id_from_url(capture.final_url),
+        "native_id": native,
+        "version": capture.version,
+        "previous_raw_ref": capture.previous_raw_ref,
+        "redirect_chain": list(capture.redirect_chain),
+        "discovered_via": capture.discovered_via,
         "source_id": source.id,
         "url": capture.url,
         "canonical_url": capture.final_url,
@@ -131,7 +161,7 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         row.update(removed_stage="extract", removed_reason=str(exc), text=None)
         row["steps"].append({"step": "extract", "detail": f"failed: {exc}"})
         return row
-    optout = detect_optout(capture.headers, html)
+    optout = detect_optout(capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation)
     text = normalize.normalize_text(extracted.text)
     scores = compute_quality(text)
     row.update(
@@ -146,15 +176,21 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         quality=dict(scores),
         tdm_reserved=optout.tdm_reserved,
         noai=optout.noai,
+        ai_reserved=optout.ai_reserved,
+        optout_reason=optout.reason,
+        access={**capture.access.to_json(), "meta_robots": optout.meta_robots, "tdm_source": optout.tdm_source},
     )
+    if capture.item is not None:  # the listing's title and date are the publisher's own metadata
+        row["title"] = capture.item.title or row["title"]
+        row["published_at"] = parse_date(capture.item.published) or row["published_at"]
     if facts["charset"]:
         row["steps"].append(
             {"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"}
         )
     row["steps"].append({"step": "extract", "detail": f"{extracted.extractor} {extracted.extractor_version}"})
     row["steps"].append({"step": normalize.STEP, "detail": None})
-    if optout.detail:
-        row["steps"].append({"step": "optout", "detail": optout.detail})
+    if optout.reason:
+        row["steps"].append({"step": "optout", "detail": optout.reason})
     qfilter = QualityFilter(sources.quality.min_chars, sources.quality.min_cjk_share)
     decision = qfilter.decide(scores)
     row["steps"].append(

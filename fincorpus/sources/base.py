@@ -8,6 +8,44 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class AccessDecision:
+    """The inputs of the decision to fetch and use a URL, recorded per fetch for auditors."""
+
+    robots_sha256: str | None = None  # sha256 of the robots.txt body in force ("-" when unreachable)
+    robots_group: str | None = None  # user-agent group that applied ("*" or our token), None = no group
+    robots_rule: str | None = None  # the rule that decided, e.g. "allow: /" (None = no rule matched: allowed)
+    ai_disallowed: tuple[str, ...] = ()  # AI crawler tokens robots.txt disallows for this URL
+    tdm_reservation: str | None = None  # TDMRep value from header or tdmrep.json
+    tdm_policy: str | None = None
+    tdm_source: str | None = None  # http-header | tdmrep.json
+    x_robots_tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ai_disallowed"] = list(self.ai_disallowed)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> AccessDecision:
+        d = dict(d or {})
+        d["ai_disallowed"] = tuple(d.get("ai_disallowed") or ())
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ItemMeta:
+    """Metadata a listing (JSON API item, dataset row) gave for the document it points at."""
+
+    title: str | None = None
+    published: str | None = None  # date or datetime as the listing gave it
+    native_id: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> ItemMeta | None:
+        return cls(**d) if d else None
+
+
+@dataclass(frozen=True)
 class Capture:
     """One stored response (or file) that may become a document.
 
@@ -27,11 +65,16 @@ class Capture:
     warc_record_id: str
     redirect_chain: tuple[str, ...] = ()
     discovered_via: str = "seed"
+    version: int = 1
+    previous_raw_ref: str | None = None
+    access: AccessDecision = field(default_factory=AccessDecision)
+    item: ItemMeta | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["fetched_at"] = self.fetched_at.isoformat()
         d["redirect_chain"] = list(self.redirect_chain)
+        d["access"] = self.access.to_json()
         return d
 
     @classmethod
@@ -41,6 +84,8 @@ class Capture:
                 **d,
                 "fetched_at": datetime.fromisoformat(d["fetched_at"]),
                 "redirect_chain": tuple(d.get("redirect_chain", ())),
+                "access": AccessDecision.from_json(d.get("access")),
+                "item": ItemMeta.from_json(d.get("item")),
             }
         )
 
@@ -50,9 +95,7 @@ class CrawlEvent:
     """Why a URL was fetched, skipped or failed: the crawl log auditors and operators read."""
 
     url: str
-    outcome: (
-        str  # fetched | skipped-robots | skipped-pattern | skipped-depth | skipped-limit | http-error | error
-    )
+    outcome: str  # fetched | robots | redirect | skipped-* | not-modified | unchanged | retry | http-error | error
     detail: str = ""
     status: int | None = None
     at: str = ""

@@ -1,62 +1,78 @@
-"""Local folders of HTML, text and PDF files, archived like fetched pages so provenance stays uniform."""
+"""Local folders of HTML, text and PDF files, archived like fetched pages so provenance stays uniform.
+
+Files go through the same crawl state as web pages: a file whose bytes did not change since the last pass creates
+no new version, and an interrupted pass resumes with the files it had not committed yet.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
+from fincorpus.sources.frontier import Completion, CrawlState, PageMemory, QueueItem
 from fincorpus.sources.registry import SourceConfig
 
 FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain", ".pdf": "application/pdf"}
 
 
 class FilesReader:
-    """Walk ``source.path`` in sorted order; each file becomes a WARC resource record and a Capture."""
-
-    def __init__(self, source: SourceConfig, archive: WarcArchive, base_dir: Path) -> None:
+    def __init__(self, source: SourceConfig, home: Path, state: CrawlState, pass_id: str, base_dir: Path, *, resumed: bool = False) -> None:
         self.source = source
-        self.archive = archive
+        self.state = state
+        self.pass_id = pass_id
+        self.resumed = resumed
         root = Path(source.path or "")
         self.root = root if root.is_absolute() else (base_dir / root)
-        self.events: list[CrawlEvent] = []
+        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
 
-    def run(self) -> Iterator[Capture]:
+    def run(self) -> None:
         if not self.root.is_dir():
             raise FileNotFoundError(f"source {self.source.id!r}: path {self.root} is not a folder")
-        count = 0
-        for file in sorted(p for p in self.root.rglob("*") if p.is_file()):
-            rel = file.relative_to(self.root).as_posix()
-            ctype = FILE_TYPES.get(file.suffix.lower())
-            if ctype is None:
-                self.events.append(CrawlEvent(rel, "not-document", f"unsupported file type {file.suffix!r}"))
-                continue
-            if count >= self.source.max_pages:
-                self.events.append(CrawlEvent(rel, "skipped-limit", f"max_pages={self.source.max_pages}"))
-                continue
-            body = file.read_bytes()
-            now = datetime.now(UTC)
-            url = file.resolve().as_uri()
-            rec = self.archive.write_resource(url=url, fetched_at=now, content_type=ctype, body=body)
-            self.events.append(
-                CrawlEvent(url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
-            )
+        if not self.resumed:
+            files = sorted(p for p in self.root.rglob("*") if p.is_file())
+            self.state.enqueue(self.pass_id, [(f.resolve().as_uri(), 0, "file", {"native_id": f.relative_to(self.root).as_posix()}) for f in files])
+        count = self.state.documents_done(self.pass_id)
+        while (item := self.state.next_item(self.pass_id)) is not None:
+            self.state.complete(self.pass_id, self.source.id, item, self._handle(item, count))
             count += 1
-            yield Capture(
-                source_id=self.source.id,
-                url=url,
-                final_url=url,
-                status=200,
-                content_type=ctype,
-                headers={"content-type": ctype, "x-fincorpus-native-id": rel},
-                fetched_at=now,
-                raw_ref=rec.raw_ref,
-                raw_sha256=rec.raw_sha256,
-                warc_record_id=rec.record_id,
-                discovered_via="file",
-            )
+
+    def _handle(self, item: QueueItem, count: int) -> Completion:
+        now = datetime.now(UTC)
+        path = Path(item.url.removeprefix("file://"))
+        ctype = FILE_TYPES.get(path.suffix.lower())
+        if ctype is None:
+            return Completion("not-document", [], [CrawlEvent(item.url, "not-document", f"unsupported file type {path.suffix!r}", at=now.isoformat())])
+        if count >= self.source.max_pages:
+            return Completion("skipped-limit", [], [CrawlEvent(item.url, "skipped-limit", f"max_pages={self.source.max_pages}", at=now.isoformat())])
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            return Completion("error", [], [CrawlEvent(item.url, "error", str(exc), at=now.isoformat())])
+        memory = self.state.page(self.source.id, item.url)
+        if memory is not None and memory.raw_sha256 == hashlib.sha256(body).hexdigest():
+            return Completion("unchanged", [], [CrawlEvent(item.url, "unchanged", "file bytes equal the stored version", at=now.isoformat())], page=memory)
+        rec = self.archive.write_resource(url=item.url, fetched_at=now, content_type=ctype, body=body)
+        capture = Capture(
+            source_id=self.source.id,
+            url=item.url,
+            final_url=item.url,
+            status=200,
+            content_type=ctype,
+            headers={"content-type": ctype},
+            fetched_at=now,
+            raw_ref=rec.raw_ref,
+            raw_sha256=rec.raw_sha256,
+            warc_record_id=rec.record_id,
+            discovered_via="file",
+            version=memory.version + 1 if memory else 1,
+            previous_raw_ref=memory.capture.raw_ref if memory else None,
+            item=ItemMeta(native_id=item.meta.get("native_id")),
+        )
+        event = CrawlEvent(item.url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
+        return Completion("document", [], [event], capture=capture, page=PageMemory(capture.version, rec.raw_sha256, None, None, capture))
 
     def close(self) -> None:
-        pass
+        self.archive.close()

@@ -1,47 +1,56 @@
-"""Opt-out signals a publisher sends with a page: TDMRep reservations and noai directives."""
+"""Opt-out signals: TDMRep reservations (header, tdmrep.json, meta), noai (X-Robots-Tag, meta robots) and AI
+crawler tokens disallowed in robots.txt. Any of them keeps a document out of training use."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-_META = re.compile(r"<meta\s[^>]*>", re.IGNORECASE)
-_ATTR = re.compile(r"""(name|content)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+from fincorpus.sources.base import AccessDecision
+
+_META = re.compile(r"<meta\s[^>]*>", re.I)
+_ATTR = re.compile(r"""(name|content)\s*=\s*["']([^"']*)["']""", re.I)
 
 
 @dataclass(frozen=True)
 class OptOut:
     tdm_reserved: bool
     noai: bool
-    detail: str
+    ai_reserved: bool
+    reason: str | None  # null when training use is not excluded
+    meta_robots: str | None
+    tdm_source: str | None
 
 
-def _meta_tags(html_head: str) -> list[dict[str, str]]:
-    tags = []
+def _meta_tags(html_head: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
     for tag in _META.findall(html_head):
         attrs = {k.lower(): v for k, v in _ATTR.findall(tag)}
         if "name" in attrs:
-            tags.append(attrs)
+            name = attrs["name"].strip().lower()
+            tags[name] = (tags[name] + ", " if name in tags else "") + attrs.get("content", "")
     return tags
 
 
-def detect_optout(headers: dict[str, str], html: str | None) -> OptOut:
-    """Headers are lower-cased names; ``html`` is the decoded page (only its head is read)."""
+def detect_optout(access: AccessDecision, html: str | None, *, ai_disallow_is_reservation: bool = True) -> OptOut:
+    """``html`` is the decoded page (only its head is read); ``access`` holds the fetch-time signals."""
     reasons: list[str] = []
-    tdm = headers.get("tdm-reservation", "").strip() == "1"
+    meta = _meta_tags(html[:30000]) if html else {}
+    tdm_source = access.tdm_source
+    tdm = (access.tdm_reservation or "").strip() == "1"
     if tdm:
-        reasons.append("tdm-reservation: 1 (http-header)")
-    noai = "noai" in headers.get("x-robots-tag", "").lower()
-    if noai:
+        reasons.append(f"tdm-reservation: 1 ({access.tdm_source})")
+    elif meta.get("tdm-reservation", "").strip() == "1":
+        tdm, tdm_source = True, "meta"
+        reasons.append("tdm-reservation: 1 (meta)")
+    noai = False
+    if "noai" in (access.x_robots_tag or "").lower():
+        noai = True
         reasons.append("X-Robots-Tag noai")
-    if html:
-        for attrs in _meta_tags(html[:30000]):
-            name = attrs["name"].lower()
-            content = attrs.get("content", "").lower()
-            if name == "tdm-reservation" and content.strip() == "1":
-                tdm = True
-                reasons.append("tdm-reservation: 1 (meta)")
-            if name == "robots" and "noai" in content:
-                noai = True
-                reasons.append("meta robots noai")
-    return OptOut(tdm, noai, "; ".join(reasons))
+    if "noai" in meta.get("robots", "").lower():
+        noai = True
+        reasons.append("meta robots noai")
+    ai = bool(access.ai_disallowed) and ai_disallow_is_reservation
+    if ai:
+        reasons.append("robots.txt disallows " + ", ".join(access.ai_disallowed))
+    return OptOut(tdm, noai, ai, "; ".join(reasons) or None, meta.get("robots"), tdm_source)

@@ -33,8 +33,17 @@ class CrawlerConfig(_Strict):
     proxy: str | None = None
     delay_seconds: Annotated[float, Field(ge=0)] = 1.0
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
-    max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000
+    max_seconds_per_request: Annotated[float, Field(gt=0)] = 120.0  # also stops endless or trickling bodies
+    max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000  # on the wire and after decompression
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for 5xx, 429, timeouts and broken connections
+    backoff_seconds: Annotated[float, Field(ge=0)] = 2.0  # doubled per attempt unless Retry-After says otherwise
+    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 300.0  # a longer Retry-After gives up on the URL
+    max_crawl_delay_seconds: Annotated[float, Field(ge=0)] = 60.0  # cap on a robots.txt Crawl-delay
+    # AI crawler product tokens whose Disallow in robots.txt is read as a reservation against training use.
+    ai_tokens: list[str] = ["CCBot", "GPTBot", "Google-Extended"]
+    ai_disallow_is_reservation: bool = True
+    tdmrep: bool = True  # fetch /.well-known/tdmrep.json once per host
 
     @field_validator("user_agent")
     @classmethod
@@ -91,6 +100,31 @@ def _compile_all(patterns: list[str]) -> list[str]:
     return patterns
 
 
+class JsonApiConfig(_Strict):
+    """A paginated JSON listing: where the items are, which field is the document URL, how to find the next page.
+
+    Paths are dotted (``data.items``); URLs may be relative to the API page.
+    """
+
+    start: list[str]
+    items: str = "items"
+    item_url: str = "url"
+    next: str | None = "next"
+    title: str | None = "title"
+    published: str | None = None
+    native_id: str | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one start URL")
+        for url in v:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{url!r} is not an absolute http(s) URL")
+        return v
+
+
 class SourceConfig(_Strict):
     id: Annotated[str, Field(pattern=SOURCE_ID_RE)]
     name: str
@@ -100,6 +134,8 @@ class SourceConfig(_Strict):
     seeds: list[str] = []
     sitemaps: list[str] = []
     feeds: list[str] = []
+    json_api: JsonApiConfig | None = None
+    headers: dict[str, str] = {}  # extra request headers, e.g. a Referer some disclosure sites require
     allow: list[str] = []
     deny: list[str] = []
     max_pages: Annotated[int, Field(gt=0)] = 2000
@@ -137,8 +173,8 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SourceConfig:
-        if self.kind == "web" and not (self.seeds or self.sitemaps or self.feeds):
-            raise ValueError("a web source needs at least one of seeds, sitemaps or feeds")
+        if self.kind == "web" and not (self.seeds or self.sitemaps or self.feeds or self.json_api):
+            raise ValueError("a web source needs at least one of seeds, sitemaps, feeds or json_api")
         if self.kind == "files" and not self.path:
             raise ValueError("a files source needs 'path' (a folder of .html, .txt or .pdf files)")
         if self.kind in ("warc", "dataset") and self.enabled:
@@ -162,7 +198,8 @@ class SourceConfig(_Strict):
             return False
         if self.allow:
             return any(re.search(p, url) for p in self.allow)
-        hosts = {re.match(r"^https?://([^/]+)", s).group(1) for s in self.seeds + self.sitemaps + self.feeds}  # type: ignore[union-attr]
+        starts = self.seeds + self.sitemaps + self.feeds + (self.json_api.start if self.json_api else [])
+        hosts = {re.match(r"^https?://([^/]+)", s).group(1) for s in starts}  # type: ignore[union-attr]
         m = re.match(r"^https?://([^/]+)", url)
         return bool(m and m.group(1) in hosts)
 

@@ -1,17 +1,22 @@
-"""Polite web crawling for one source: robots.txt first, every byte archived, every decision logged.
+"""Polite, resumable web crawling for one source: robots.txt first, every byte archived, every decision logged.
 
-No URL is requested unless the source's allow/deny patterns and the host's robots.txt (for our product
-token) permit it; redirects are followed by hand so each hop passes the same checks.
+No URL is requested unless the source's allow/deny patterns and the host's robots.txt (for our product token)
+permit it; redirects are followed by hand so each hop passes the same checks. The frontier and what each URL
+last returned live in the catalog database (:mod:`fincorpus.sources.frontier`): one transaction per URL, so a
+killed crawl resumes where it stopped, and a re-crawl sends conditional requests and stores only what changed.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
@@ -19,16 +24,24 @@ import lxml.etree
 import lxml.html
 from protego import Protego
 
-from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import Capture, CrawlEvent
-from fincorpus.sources.registry import CrawlerConfig, SourceConfig
+from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
+from fincorpus.sources.frontier import Completion, CrawlState, PageMemory, QueueItem
+from fincorpus.sources.policy import HostPolicy, HostRules, host_of, parse_tdmrep
+from fincorpus.sources.registry import CrawlerConfig, JsonApiConfig, SourceConfig
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")
 XML_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml")
 FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+Link = tuple[str, int, str, dict[str, Any]]
 
 
 class BodyTooLarge(Exception):
+    pass
+
+
+class RequestTooSlow(Exception):
     pass
 
 
@@ -38,15 +51,9 @@ def normalize_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port
-    netloc = (
-        host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    )
+    netloc = host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     path = parts.path or "/"
     return f"{parts.scheme.lower()}://{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).netloc.lower()
 
 
 def media_type(content_type: str | None) -> str:
@@ -61,11 +68,27 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     if enc not in ("gzip", "x-gzip", "deflate"):
         raise ValueError(f"unsupported Content-Encoding {enc!r}")
     wbits = 16 + zlib.MAX_WBITS if "gzip" in enc else zlib.MAX_WBITS
-    d = zlib.decompressobj(wbits)
-    out = d.decompress(body, limit + 1)
+    try:
+        out = zlib.decompressobj(wbits).decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ValueError(f"corrupt {enc} body: {exc}") from exc
     if len(out) > limit:
-        raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+        raise BodyTooLarge(f"decompressed body exceeds max_body_bytes={limit}")
     return out
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def feed_item_links(root: lxml.etree._Element) -> list[str]:
@@ -76,7 +99,7 @@ def feed_item_links(root: lxml.etree._Element) -> list[str]:
     """
     links: list[str] = []
     for item in root.iter("{*}item", "item"):
-        link = item.find("{*}link") if item.find("link") is None else item.find("link")
+        link = item.find("link") if item.find("link") is not None else item.find("{*}link")
         if link is not None and link.text and link.text.strip():
             links.append(link.text.strip())
     for entry in root.iter("{*}entry"):
@@ -85,6 +108,46 @@ def feed_item_links(root: lxml.etree._Element) -> list[str]:
                 links.append(link.get("href"))
                 break
     return list(dict.fromkeys(links))
+
+
+def _dotted(data: Any, path: str | None) -> Any:
+    if path is None:
+        return None
+    for part in path.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def json_api_links(api: JsonApiConfig, page_url: str, body: bytes, depth: int) -> tuple[list[Link], str]:
+    """Document links (with listing metadata) and the next page of one JSON API page; detail says what was found."""
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [], f"not JSON: {exc}"
+    items = _dotted(data, api.items)
+    if not isinstance(items, list):
+        return [], f"no list at {api.items!r}"
+    links: list[Link] = []
+    for item in items:
+        url = _dotted(item, api.item_url)
+        if not isinstance(url, str) or not url:
+            continue
+        meta = {
+            "title": _str(_dotted(item, api.title)),
+            "published": _str(_dotted(item, api.published)),
+            "native_id": _str(_dotted(item, api.native_id)),
+        }
+        links.append((normalize_url(urljoin(page_url, url)), depth + 1, "api-item", {k: v for k, v in meta.items() if v}))
+    nxt = _dotted(data, api.next)
+    if isinstance(nxt, str) and nxt:
+        links.append((normalize_url(urljoin(page_url, nxt)), depth, "api", {}))
+    return links, f"{len(items)} items" + (", next page" if isinstance(nxt, str) and nxt else "")
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
 
 
 @dataclass
@@ -104,112 +167,86 @@ class _Response:
                 return v
         return None
 
+    def header_map(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers}
 
-class HostPolicy:
-    """robots.txt per host (RFC 9309 via protego) and the per-host delay."""
 
-    def __init__(self, cfg: CrawlerConfig) -> None:
-        self.cfg = cfg
-        self._robots: dict[str, tuple[Protego | None, bool, str]] = {}
-        self._last_request: dict[str, float] = {}
+@dataclass
+class _Outcome:
+    """What handling one queue item produced, before it is committed."""
 
-    def wait_turn(self, host: str, robots_delay: float | None) -> None:
-        delay = max(self.cfg.delay_seconds, robots_delay or 0.0)
-        last = self._last_request.get(host)
-        if last is not None:
-            remaining = last + delay - time.monotonic()
-            if remaining > 0:
-                time.sleep(remaining)
-        self._last_request[host] = time.monotonic()
-
-    def known(self, host: str) -> bool:
-        return host in self._robots
-
-    def set_robots(self, host: str, rules: Protego | None, allow_all: bool, sha256: str) -> None:
-        self._robots[host] = (rules, allow_all, sha256)
-
-    def decision(self, url: str) -> tuple[bool, str]:
-        rules, allow_all, sha = self._robots[host_of(url)]
-        if rules is None:
-            return allow_all, f"robots.txt {'absent' if allow_all else 'unreachable'} (sha256 {sha[:12]})"
-        ok = rules.can_fetch(url, self.cfg.robots_token)
-        return ok, f"robots.txt sha256 {sha[:12]} {'allows' if ok else 'disallows'} {self.cfg.robots_token}"
-
-    def crawl_delay(self, host: str) -> float | None:
-        rules = self._robots.get(host, (None, True, ""))[0]
-        return rules.crawl_delay(self.cfg.robots_token) if rules is not None else None
-
-    def sitemaps(self, host: str) -> list[str]:
-        rules = self._robots.get(host, (None, True, ""))[0]
-        return list(rules.sitemaps) if rules is not None else []
+    events: list[CrawlEvent] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
 
 
 class WebCrawler:
-    """Breadth-first crawl of one web source. Iterate ``run()`` for captures; ``events`` keeps the log."""
+    """Crawl one web source in one pass. ``run()`` returns when the frontier is empty."""
 
     def __init__(
         self,
         source: SourceConfig,
         cfg: CrawlerConfig,
-        archive: WarcArchive,
+        home: Path,
+        state: CrawlState,
+        pass_id: str,
         *,
+        resumed: bool = False,
         client: httpx.Client | None = None,
         progress: Callable[[CrawlEvent], None] | None = None,
     ) -> None:
         self.source = source
         self.cfg = cfg
-        self.archive = archive
+        self.home = home
+        self.state = state
+        self.pass_id = pass_id
+        self.resumed = resumed
         self.policy = HostPolicy(cfg)
-        self.events: list[CrawlEvent] = []
         self._progress = progress
+        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
         self._client = client or httpx.Client(
             proxy=cfg.proxy,
             timeout=cfg.timeout_seconds,
             follow_redirects=False,
-            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate"},
+            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate", **source.headers},
             trust_env=cfg.proxy is None,
         )
-        self._seen: set[str] = set()
-        self._queue: deque[tuple[str, int, str]] = deque()
-        self._documents = 0
+        self._documents = state.documents_done(pass_id)
 
-    # -- bookkeeping -------------------------------------------------------------------------------
-    def _log(
-        self, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: object
-    ) -> None:
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+    def _event(self, out: _Outcome, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: Any) -> None:
         ev = CrawlEvent(url, outcome, detail, status, datetime.now(UTC).isoformat(), dict(extra))
-        self.events.append(ev)
+        out.events.append(ev)
         if self._progress:
             self._progress(ev)
 
-    def _enqueue(self, url: str, depth: int, via: str) -> None:
+    def _link(self, out: _Outcome, url: str, depth: int, via: str, meta: dict[str, Any] | None = None) -> None:
         url = normalize_url(url)
-        if not url.startswith(("http://", "https://")) or url in self._seen:
-            return
-        self._seen.add(url)
-        self._queue.append((url, depth, via))
+        if url.startswith(("http://", "https://")) and self.source.allowed_url(url):
+            out.links.append((url, depth, via, meta or {}))
 
-    # -- HTTP ----------------------------------------------------------------------------------------
-    def _request(self, url: str) -> _Response:
-        host = host_of(url)
-        self.policy.wait_turn(host, self.policy.crawl_delay(host))
+    # -- HTTP ----------------------------------------------------------------------------------------------------
+    def _request(self, url: str, extra_headers: dict[str, str] | None = None) -> _Response:
+        self.policy.wait_turn(host_of(url))
         fetched_at = datetime.now(UTC)
-        with self._client.stream("GET", url) as r:
+        started = time.monotonic()
+        with self._client.stream("GET", url, headers=extra_headers or None) as r:
             chunks: list[bytes] = []
             size = 0
             for chunk in r.iter_raw():
                 size += len(chunk)
                 if size > self.cfg.max_body_bytes:
                     raise BodyTooLarge(f"body exceeds max_body_bytes={self.cfg.max_body_bytes}")
+                if time.monotonic() - started > self.cfg.max_seconds_per_request:
+                    raise RequestTooSlow(f"body not complete after max_seconds_per_request={self.cfg.max_seconds_per_request}")
                 chunks.append(chunk)
             wire = b"".join(chunks)
-            headers = list(r.headers.multi_items())
-            resp = _Response(str(r.url), r.status_code, r.reason_phrase, headers, wire, b"", fetched_at)
+            resp = _Response(str(r.url), r.status_code, r.reason_phrase, list(r.headers.multi_items()), wire, b"", fetched_at)
         resp.body = decode_content(wire, resp.header("content-encoding"), self.cfg.max_body_bytes)
         return resp
 
-    def _store(self, resp: _Response) -> tuple[str, str, str]:
-        req_headers = [("User-Agent", self.cfg.user_agent), ("Host", host_of(resp.url))]
+    def _store(self, resp: _Response, extra_headers: dict[str, str] | None = None) -> tuple[str, str, str]:
+        req_headers = [("User-Agent", self.cfg.user_agent), ("Host", host_of(resp.url)), *self.source.headers.items()]
+        req_headers += list((extra_headers or {}).items())
         rec = self.archive.write_exchange(
             url=resp.url,
             fetched_at=resp.fetched_at,
@@ -222,163 +259,240 @@ class WebCrawler:
         )
         return rec.raw_ref, rec.record_id, rec.raw_sha256
 
-    def _ensure_robots(self, url: str) -> None:
+    def _ensure_host(self, url: str, out: _Outcome) -> None:
+        """robots.txt (and tdmrep.json) of the URL's host, fetched once per pass and archived."""
         host = host_of(url)
         if self.policy.known(host):
             return
-        robots_url = f"{urlsplit(url).scheme}://{host}/robots.txt"
+        scheme = urlsplit(url).scheme
+        robots_url = f"{scheme}://{host}/robots.txt"
         try:
             resp = self._request(robots_url)
-        except (httpx.HTTPError, BodyTooLarge, ValueError) as exc:
+        except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError) as exc:
             # RFC 9309 2.3.1.4: unreachable robots.txt means assume complete disallow.
-            self.policy.set_robots(host, None, False, "-")
-            self._log(robots_url, "error", f"robots.txt unreachable, host treated as disallowed: {exc}")
+            self.policy.set_rules(host, HostRules(None, False, "-"))
+            self._event(out, robots_url, "error", f"robots.txt unreachable, host treated as disallowed: {exc}")
             return
         raw_ref, _, sha = self._store(resp)
         if 200 <= resp.status < 300:
-            text = resp.body.decode("utf-8", errors="replace")
-            self.policy.set_robots(host, Protego.parse(text), True, sha)
+            rules = HostRules(Protego.parse(resp.body.decode("utf-8", errors="replace")), True, sha)
         elif 400 <= resp.status < 500:
-            self.policy.set_robots(host, None, True, sha)  # 2.3.1.3: unavailable -> allowed
+            rules = HostRules(None, True, sha)  # 2.3.1.3: unavailable -> allowed
         else:
-            self.policy.set_robots(host, None, False, sha)  # 2.3.1.4: server error -> disallowed
-        self._log(robots_url, "robots", f"HTTP {resp.status}", resp.status, raw_ref=raw_ref, sha256=sha)
+            rules = HostRules(None, False, sha)  # 2.3.1.4: server error -> disallowed
+        self.policy.set_rules(host, rules)
+        self._event(out, robots_url, "robots", f"HTTP {resp.status}", resp.status, raw_ref=raw_ref, sha256=sha)
         for sm in self.policy.sitemaps(host):
-            if self.source.allowed_url(normalize_url(sm)):
-                self._enqueue(sm, 0, "robots-sitemap")
+            self._link(out, sm, 0, "robots-sitemap")
+        if self.cfg.tdmrep:
+            tdm_url = f"{scheme}://{host}/.well-known/tdmrep.json"
+            if self.policy.allowed(tdm_url)[0]:
+                try:
+                    tdm = self._request(tdm_url)
+                except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError) as exc:
+                    self._event(out, tdm_url, "error", f"tdmrep.json: {exc}")
+                    return
+                ref, _, _ = self._store(tdm)
+                rules_ = parse_tdmrep(tdm.body) if tdm.status == 200 else []
+                self.policy.set_tdm(host, rules_)
+                self._event(out, tdm_url, "tdmrep", f"HTTP {tdm.status}, {len(rules_)} rules", tdm.status, raw_ref=ref)
 
-    def _permitted(self, url: str) -> tuple[bool, str, str]:
+    def _permitted(self, url: str, out: _Outcome) -> tuple[bool, str, str]:
         if not self.source.allowed_url(url):
             return False, "skipped-pattern", "outside the source's allow/deny patterns"
-        self._ensure_robots(url)
-        ok, why = self.policy.decision(url)
+        self._ensure_host(url, out)
+        ok, why = self.policy.allowed(url)
         return ok, ("fetched" if ok else "skipped-robots"), why
 
-    def _fetch_following(self, url: str) -> tuple[_Response, list[str]] | None:
-        """GET with redirects followed by hand so that every hop is checked before it is requested."""
+    def _fetch_following(
+        self, url: str, conditional: dict[str, str], out: _Outcome
+    ) -> tuple[_Response, list[str]] | tuple[None, str]:
+        """GET with redirects followed by hand, each hop checked before it is requested.
+
+        Returns (response, chain) or (None, outcome) when a hop was refused.
+        """
         chain: list[str] = []
         current = url
         for _ in range(self.cfg.max_redirects + 1):
-            ok, outcome, why = self._permitted(current)
+            ok, outcome, why = self._permitted(current, out)
             if not ok:
-                self._log(current, outcome, why + (f" (redirected from {chain[-1]})" if chain else ""))
-                return None
-            try:
-                resp = self._request(current)
-            except (httpx.HTTPError, BodyTooLarge, ValueError) as exc:
-                self._log(current, "error", f"{type(exc).__name__}: {exc}")
-                return None
+                self._event(out, current, outcome, why + (f" (redirected from {chain[-1]})" if chain else ""))
+                return None, outcome
+            resp = self._request(current, conditional)
             if resp.status in (301, 302, 303, 307, 308) and resp.header("location"):
-                self._store(resp)
+                self._store(resp, conditional)
                 chain.append(current)
                 nxt = normalize_url(urljoin(current, resp.header("location") or ""))
-                self._log(current, "redirect", f"{resp.status} -> {nxt}", resp.status)
+                self._event(out, current, "redirect", f"{resp.status} -> {nxt}", resp.status)
                 if nxt in chain:
-                    self._log(nxt, "error", "redirect loop")
-                    return None
-                self._seen.add(nxt)
+                    self._event(out, nxt, "error", "redirect loop: " + " -> ".join([*chain, nxt]))
+                    return None, "error"
                 current = nxt
                 continue
             return resp, chain
-        self._log(current, "error", f"more than {self.cfg.max_redirects} redirects")
-        return None
+        self._event(out, current, "error", f"more than {self.cfg.max_redirects} redirects: " + " -> ".join(chain))
+        return None, "error"
 
-    # -- discovery -------------------------------------------------------------------------------------
-    def _discover_html(self, resp: _Response, depth: int) -> None:
+    # -- discovery ---------------------------------------------------------------------------------------------------
+    def _discover_html(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> None:
         try:
-            tree = lxml.html.fromstring(resp.body)
+            tree = lxml.html.fromstring(body)
         except (lxml.etree.ParserError, ValueError):
             return
-        base = resp.url
+        base = page_url
         for el in tree.iter("base"):
             if el.get("href"):
-                base = urljoin(resp.url, el.get("href"))
+                base = urljoin(page_url, el.get("href"))
                 break
         for el in tree.iter("link"):
             if (el.get("type") or "").lower() in FEED_LINK_TYPES and el.get("href"):
-                feed = normalize_url(urljoin(base, el.get("href")))
-                if self.source.allowed_url(feed):
-                    self._enqueue(feed, depth, "feed-link")
+                self._link(out, urljoin(base, el.get("href")), depth, "feed-link")
         if depth >= self.source.max_depth:
             return
         for el in tree.iter("a", "area"):
             href = (el.get("href") or "").strip()
-            if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
-                continue
-            link = normalize_url(urljoin(base, href))
-            if link not in self._seen and self.source.allowed_url(link):
-                self._enqueue(link, depth + 1, "link")
+            if href and not href.startswith(("javascript:", "mailto:", "tel:", "#")):
+                self._link(out, urljoin(base, href), depth + 1, "link")
 
-    def _discover_xml(self, resp: _Response, depth: int) -> bool:
+    def _discover_xml(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> bool:
         """Sitemaps (urlset / sitemapindex) and RSS/Atom feeds; returns False if it is neither."""
         try:
-            root = lxml.etree.fromstring(
-                resp.body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True)
-            )
+            root = lxml.etree.fromstring(body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True))
         except lxml.etree.XMLSyntaxError:
             return False
         tag = lxml.etree.QName(root).localname.lower()
         if tag in ("urlset", "sitemapindex"):
-            for loc in root.iter("{*}loc"):
-                if loc.text and self.source.allowed_url(normalize_url(loc.text)):
-                    self._enqueue(loc.text, depth, "sitemap")
+            for url_el in root.iter("{*}url", "{*}sitemap"):
+                loc = url_el.find("{*}loc")
+                lastmod = url_el.find("{*}lastmod")
+                if loc is not None and loc.text:
+                    meta = {"published": lastmod.text.strip()} if lastmod is not None and lastmod.text else {}
+                    self._link(out, loc.text, depth, "sitemap", meta)
             return True
         if tag in ("rss", "feed", "rdf"):
             for link in feed_item_links(root):
-                link = normalize_url(urljoin(resp.url, link))
-                if self.source.allowed_url(link):
-                    self._enqueue(link, depth, "feed")
+                self._link(out, urljoin(page_url, link), depth, "feed")
             return True
         return False
 
-    # -- main loop ---------------------------------------------------------------------------------------
-    def run(self) -> Iterator[Capture]:
-        for url in self.source.seeds:
-            self._enqueue(url, 0, "seed")
-        for url in self.source.sitemaps:
-            self._enqueue(url, 0, "sitemap")
-        for url in self.source.feeds:
-            self._enqueue(url, 0, "feed")
-        while self._queue:
-            url, depth, via = self._queue.popleft()
-            if self._documents >= self.source.max_pages:
-                self._log(url, "skipped-limit", f"max_pages={self.source.max_pages} reached")
-                continue
-            got = self._fetch_following(url)
-            if got is None:
-                continue
-            resp, chain = got
-            raw_ref, record_id, sha = self._store(resp)
-            mtype = media_type(resp.header("content-type"))
-            self._log(resp.url, "fetched", f"{mtype} via {via}", resp.status, raw_ref=raw_ref, depth=depth)
-            if resp.status != 200:
-                self._log(resp.url, "http-error", f"HTTP {resp.status}", resp.status)
-                continue
-            looks_xml = mtype in XML_TYPES or (mtype == "text/plain" and resp.body.lstrip()[:5] == b"<?xml")
-            if looks_xml and self._discover_xml(resp, depth):
-                continue
-            if mtype not in DOCUMENT_TYPES:
-                self._log(
-                    resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type"
-                )
-                continue
-            if mtype in ("text/html", "application/xhtml+xml"):
-                self._discover_html(resp, depth)
+    def _discover(self, body: bytes, mtype: str, page_url: str, item: QueueItem, out: _Outcome) -> bool:
+        """Queue what a body links to; True if the body was a listing only (API page, sitemap, feed)."""
+        if item.via == "api" and self.source.json_api is not None:
+            links, detail = json_api_links(self.source.json_api, page_url, body, item.depth)
+            for url, depth, via, meta in links:
+                self._link(out, url, depth, via, meta)
+            self._event(out, page_url, "api-page", detail)
+            return True
+        looks_xml = mtype in XML_TYPES or (mtype == "text/plain" and body.lstrip()[:5] == b"<?xml")
+        if looks_xml and self._discover_xml(body, page_url, item.depth, out):
+            return True
+        if mtype in ("text/html", "application/xhtml+xml"):
+            self._discover_html(body, page_url, item.depth, out)
+        return False
+
+    # -- one URL ---------------------------------------------------------------------------------------------------------
+    def _handle(self, item: QueueItem) -> Completion:
+        out = _Outcome()
+        url = item.url
+        if self._documents >= self.source.max_pages:
+            self._event(out, url, "skipped-limit", f"max_pages={self.source.max_pages} reached")
+            return Completion("skipped-limit", [], out.events)
+        memory = self.state.page(self.source.id, url)
+        conditional: dict[str, str] = {}
+        if memory is not None and memory.etag:
+            conditional["If-None-Match"] = memory.etag
+        if memory is not None and memory.last_modified:
+            conditional["If-Modified-Since"] = memory.last_modified
+        try:
+            got = self._fetch_following(url, conditional, out)
+        except (httpx.TimeoutException, httpx.TransportError, RequestTooSlow) as exc:
+            return self._retry_or_fail(item, out, f"{type(exc).__name__}: {exc}", None)
+        except (BodyTooLarge, ValueError, httpx.HTTPError) as exc:
+            self._event(out, url, "error", f"{type(exc).__name__}: {exc}")
+            return Completion("error", out.links, out.events)
+        if got[0] is None:
+            return Completion(str(got[1]), out.links, out.events)
+        resp, chain = got
+        if resp.status in RETRY_STATUSES:
+            self._store(resp, conditional)
+            return self._retry_or_fail(item, out, f"HTTP {resp.status}", resp)
+        mtype = media_type(resp.header("content-type"))
+        if resp.status == 304 and memory is not None:
+            self._store(resp, conditional)
+            self._event(out, resp.url, "not-modified", "304: validators matched", 304)
             self._documents += 1
-            yield Capture(
-                source_id=self.source.id,
-                url=chain[0] if chain else url,
-                final_url=normalize_url(resp.url),
-                status=resp.status,
-                content_type=mtype,
-                headers={k.lower(): v for k, v in resp.headers},
-                fetched_at=resp.fetched_at,
-                raw_ref=raw_ref,
-                raw_sha256=sha,
-                warc_record_id=record_id,
-                redirect_chain=tuple(chain),
-                discovered_via=via,
-            )
+            body = read_raw(self.home, memory.capture.raw_ref).body
+            self._discover(body, memory.capture.content_type, memory.capture.final_url, item, out)
+            return Completion("not-modified", out.links, out.events, page=memory)
+        raw_ref, record_id, sha = self._store(resp, conditional)
+        self._event(out, resp.url, "fetched", f"{mtype or 'no content type'} via {item.via}", resp.status, raw_ref=raw_ref)
+        if resp.status != 200:
+            self._event(out, resp.url, "http-error", f"HTTP {resp.status}", resp.status)
+            return Completion("http-error", out.links, out.events)
+        if self._discover(resp.body, mtype, resp.url, item, out):
+            return Completion("listing", out.links, out.events)
+        if mtype not in DOCUMENT_TYPES:
+            self._event(out, resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type")
+            return Completion("not-document", out.links, out.events)
+        self._documents += 1
+        headers = resp.header_map()
+        capture = Capture(
+            source_id=self.source.id,
+            url=chain[0] if chain else url,
+            final_url=normalize_url(resp.url),
+            status=resp.status,
+            content_type=mtype,
+            headers=headers,
+            fetched_at=resp.fetched_at,
+            raw_ref=raw_ref,
+            raw_sha256=sha,
+            warc_record_id=record_id,
+            redirect_chain=tuple(chain),
+            discovered_via=item.via,
+            version=memory.version + 1 if memory else 1,
+            previous_raw_ref=memory.capture.raw_ref if memory else None,
+            access=self.policy.decision(resp.url, headers),
+            item=ItemMeta(**item.meta) if item.meta else None,
+        )
+        if memory is not None and memory.raw_sha256 == sha:
+            self._event(out, resp.url, "unchanged", "body hash equals the stored version", resp.status)
+            page = PageMemory(memory.version, sha, headers.get("etag"), headers.get("last-modified"), memory.capture)
+            return Completion("unchanged", out.links, out.events, page=page)
+        page = PageMemory(capture.version, sha, headers.get("etag"), headers.get("last-modified"), capture)
+        return Completion("document", out.links, out.events, capture=capture, page=page)
+
+    def _retry_or_fail(self, item: QueueItem, out: _Outcome, why: str, resp: _Response | None) -> Completion:
+        wait = self.cfg.backoff_seconds * (2**item.attempts)
+        retry_after = retry_after_seconds(resp.header("retry-after")) if resp is not None else None
+        if retry_after is not None:
+            if retry_after > self.cfg.max_retry_after_seconds:
+                self._event(out, item.url, "error", f"{why}; Retry-After {retry_after:.0f}s exceeds max_retry_after_seconds")
+                return Completion("error", out.links, out.events)
+            wait = retry_after
+        status = resp.status if resp is not None else None
+        if item.attempts >= self.cfg.max_retries:
+            self._event(out, item.url, "error", f"{why}; gave up after {item.attempts + 1} attempts", status)
+            return Completion("error", out.links, out.events)
+        self._event(out, item.url, "retry", f"{why}; attempt {item.attempts + 1}, next in {wait:.1f}s", status)
+        return Completion("retry", out.links, out.events, retry_at=time.time() + wait)
+
+    # -- main loop ------------------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        if not self.resumed:
+            out = _Outcome()
+            for url in self.source.seeds:
+                self._link(out, url, 0, "seed")
+            for url in self.source.sitemaps:
+                self._link(out, url, 0, "sitemap")
+            for url in self.source.feeds:
+                self._link(out, url, 0, "feed")
+            for url in self.source.json_api.start if self.source.json_api else []:
+                self._link(out, url, 0, "api")
+            self.state.enqueue(self.pass_id, out.links)
+        while (item := self.state.next_item(self.pass_id)) is not None:
+            self.state.complete(self.pass_id, self.source.id, item, self._handle(item))
+        self.state.finish_pass(self.pass_id)
 
     def close(self) -> None:
         self._client.close()
+        self.archive.close()

@@ -1,0 +1,330 @@
+"""Crawl state in the catalog database: passes, the frontier, the last stored version of every URL, captures.
+
+A URL counts as stored when the transaction that marks it done commits, and that transaction also queues the links
+it revealed and records its capture. A crawl killed at any moment (SIGKILL included) therefore resumes with every
+queued URL still queued and never re-fetches a URL whose result was committed. A WARC record written just before a
+kill is left unreferenced (harmless); the URL is fetched again into the next WARC segment.
+
+A pass moves crawling -> crawled -> staged: ingest resumes a crawling pass, processes crawled passes, and marks them
+staged with its run id. The tables live beside the Iceberg catalog tables (same SQLAlchemy URL), so a Postgres
+catalog brings a Postgres frontier with it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+
+from fincorpus.sources.base import Capture, CrawlEvent
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS crawl_pass (
+        pass_id TEXT PRIMARY KEY,
+        source_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        segments INTEGER NOT NULL DEFAULT 0,
+        run_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS crawl_frontier (
+        pass_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        depth INTEGER NOT NULL,
+        via TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        outcome TEXT,
+        meta TEXT,
+        PRIMARY KEY (pass_id, url))""",
+    "CREATE INDEX IF NOT EXISTS crawl_frontier_queue ON crawl_frontier (pass_id, state, seq)",
+    """CREATE TABLE IF NOT EXISTS crawl_page (
+        source_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        capture TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (source_id, url))""",
+    """CREATE TABLE IF NOT EXISTS crawl_capture (
+        pass_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        capture TEXT NOT NULL,
+        PRIMARY KEY (pass_id, url))""",
+    """CREATE TABLE IF NOT EXISTS crawl_event (
+        pass_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        status INTEGER,
+        at TEXT NOT NULL,
+        extra TEXT,
+        PRIMARY KEY (pass_id, seq))""",
+]
+
+
+def catalog_engine(home: Path) -> Engine:
+    """The catalog's SQLite database with WAL and a busy timeout, shared with PyIceberg's SQL catalog."""
+    engine = create_engine(f"sqlite:///{(home / 'catalog.db').resolve()}", connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    url: str
+    depth: int
+    via: str
+    attempts: int
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PageMemory:
+    """What the last pass stored for a URL: used for conditional GET, change detection and discovery."""
+
+    version: int
+    raw_sha256: str
+    etag: str | None
+    last_modified: str | None
+    capture: Capture
+
+
+@dataclass
+class Completion:
+    """Everything one fetch changes, committed together."""
+
+    outcome: str
+    new_links: list[tuple[str, int, str, dict[str, Any]]]  # url, depth, via, meta
+    events: list[CrawlEvent]
+    capture: Capture | None = None  # a new or changed document body
+    page: PageMemory | None = None  # the URL's new memory (also for 304/unchanged: refreshed validators)
+    retry_at: float | None = None  # requeue instead of finishing
+
+
+class CrawlState:
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.engine = catalog_engine(home)
+        with self.engine.begin() as c:
+            for ddl in _DDL:
+                c.execute(text(ddl))
+
+    # -- passes ----------------------------------------------------------------------------------------------
+    def open_pass(self, source_id: str) -> tuple[str, bool]:
+        """The source's unfinished pass (resumed=True) or a new one; bumps the WARC segment counter."""
+        with self.engine.begin() as c:
+            row = c.execute(
+                text("SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawling' ORDER BY started_at"),
+                {"s": source_id},
+            ).first()
+            if row:
+                c.execute(text("UPDATE crawl_pass SET segments=segments+1 WHERE pass_id=:p"), {"p": row[0]})
+                return row[0], True
+            pass_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{source_id}-{secrets.token_hex(2)}"
+            c.execute(
+                text("INSERT INTO crawl_pass VALUES (:p, :s, 'crawling', :t, NULL, 1, NULL)"),
+                {"p": pass_id, "s": source_id, "t": datetime.now(UTC).isoformat()},
+            )
+            return pass_id, False
+
+    def segment(self, pass_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(text("SELECT segments FROM crawl_pass WHERE pass_id=:p"), {"p": pass_id}).scalar_one())
+
+    def finish_pass(self, pass_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                text("UPDATE crawl_pass SET state='crawled', finished_at=:t WHERE pass_id=:p AND state='crawling'"),
+                {"p": pass_id, "t": datetime.now(UTC).isoformat()},
+            )
+
+    def crawled_passes(self, source_id: str) -> list[str]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text("SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawled' ORDER BY started_at"),
+                {"s": source_id},
+            )
+            return [r[0] for r in rows]
+
+    def mark_staged(self, pass_ids: list[str], run_id: str) -> None:
+        with self.engine.begin() as c:
+            for p in pass_ids:
+                c.execute(text("UPDATE crawl_pass SET state='staged', run_id=:r WHERE pass_id=:p"), {"p": p, "r": run_id})
+
+    # -- frontier --------------------------------------------------------------------------------------------
+    def enqueue(self, pass_id: str, links: list[tuple[str, int, str, dict[str, Any]]], conn: Any = None) -> int:
+        """Queue URLs not yet seen in this pass; returns how many were new."""
+        if not links:
+            return 0
+
+        def run(c: Any) -> int:
+            seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+            added = 0
+            for url, depth, via, meta in links:
+                res = c.execute(
+                    text(
+                        "INSERT INTO crawl_frontier (pass_id, url, seq, depth, via, state, meta) "
+                        "VALUES (:p, :u, :q, :d, :v, 'queued', :m) ON CONFLICT (pass_id, url) DO NOTHING"
+                    ),
+                    {"p": pass_id, "u": url, "q": seq + added + 1, "d": depth, "v": via, "m": json.dumps(meta, ensure_ascii=False)},
+                )
+                added += res.rowcount
+            return added
+
+        if conn is not None:
+            return run(conn)
+        with self.engine.begin() as c:
+            return run(c)
+
+    def seen(self, pass_id: str, url: str) -> bool:
+        with self.engine.connect() as c:
+            return c.execute(text("SELECT 1 FROM crawl_frontier WHERE pass_id=:p AND url=:u"), {"p": pass_id, "u": url}).first() is not None
+
+    def next_item(self, pass_id: str) -> QueueItem | None:
+        """The oldest queued URL whose retry time has come; sleeps if only delayed retries remain."""
+        while True:
+            with self.engine.connect() as c:
+                row = c.execute(
+                    text(
+                        "SELECT url, depth, via, attempts, meta, not_before FROM crawl_frontier "
+                        "WHERE pass_id=:p AND state='queued' ORDER BY not_before > :now, seq LIMIT 1"
+                    ),
+                    {"p": pass_id, "now": time.time()},
+                ).first()
+            if row is None:
+                return None
+            wait = row[5] - time.time()
+            if wait <= 0:
+                return QueueItem(row[0], row[1], row[2], row[3], json.loads(row[4] or "{}"))
+            time.sleep(min(wait, 5.0))
+
+    def documents_done(self, pass_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(text("SELECT COUNT(*) FROM crawl_capture WHERE pass_id=:p"), {"p": pass_id}).scalar_one()) + int(
+                c.execute(
+                    text("SELECT COUNT(*) FROM crawl_frontier WHERE pass_id=:p AND outcome IN ('not-modified', 'unchanged')"),
+                    {"p": pass_id},
+                ).scalar_one()
+            )
+
+    def complete(self, pass_id: str, source_id: str, item: QueueItem, done: Completion) -> None:
+        with self.engine.begin() as c:
+            if done.retry_at is not None:
+                c.execute(
+                    text(
+                        "UPDATE crawl_frontier SET attempts=attempts+1, not_before=:nb, outcome=:o "
+                        "WHERE pass_id=:p AND url=:u"
+                    ),
+                    {"p": pass_id, "u": item.url, "nb": done.retry_at, "o": done.outcome},
+                )
+            else:
+                c.execute(
+                    text("UPDATE crawl_frontier SET state='done', outcome=:o WHERE pass_id=:p AND url=:u"),
+                    {"p": pass_id, "u": item.url, "o": done.outcome},
+                )
+            self.enqueue(pass_id, done.new_links, conn=c)
+            if done.capture is not None:
+                c.execute(
+                    text("INSERT INTO crawl_capture VALUES (:p, :u, :c) ON CONFLICT (pass_id, url) DO UPDATE SET capture=:c"),
+                    {"p": pass_id, "u": item.url, "c": json.dumps(done.capture.to_json(), ensure_ascii=False)},
+                )
+            if done.page is not None:
+                pg = done.page
+                c.execute(
+                    text(
+                        "INSERT INTO crawl_page VALUES (:s, :u, :v, :h, :e, :l, :c, :t) ON CONFLICT (source_id, url) "
+                        "DO UPDATE SET version=:v, raw_sha256=:h, etag=:e, last_modified=:l, capture=:c, checked_at=:t"
+                    ),
+                    {
+                        "s": source_id,
+                        "u": item.url,
+                        "v": pg.version,
+                        "h": pg.raw_sha256,
+                        "e": pg.etag,
+                        "l": pg.last_modified,
+                        "c": json.dumps(pg.capture.to_json(), ensure_ascii=False),
+                        "t": datetime.now(UTC).isoformat(),
+                    },
+                )
+            self._log(c, pass_id, done.events)
+
+    def log(self, pass_id: str, events: list[CrawlEvent]) -> None:
+        with self.engine.begin() as c:
+            self._log(c, pass_id, events)
+
+    def _log(self, c: Any, pass_id: str, events: list[CrawlEvent]) -> None:
+        if not events:
+            return
+        seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_event WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+        for i, ev in enumerate(events, 1):
+            c.execute(
+                text("INSERT INTO crawl_event VALUES (:p, :q, :u, :o, :d, :s, :a, :x)"),
+                {
+                    "p": pass_id,
+                    "q": seq + i,
+                    "u": ev.url,
+                    "o": ev.outcome,
+                    "d": ev.detail,
+                    "s": ev.status,
+                    "a": ev.at or datetime.now(UTC).isoformat(),
+                    "x": json.dumps(ev.extra, ensure_ascii=False, default=str),
+                },
+            )
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def page(self, source_id: str, url: str) -> PageMemory | None:
+        with self.engine.connect() as c:
+            row = c.execute(
+                text("SELECT version, raw_sha256, etag, last_modified, capture FROM crawl_page WHERE source_id=:s AND url=:u"),
+                {"s": source_id, "u": url},
+            ).first()
+        if row is None:
+            return None
+        return PageMemory(row[0], row[1], row[2], row[3], Capture.from_json(json.loads(row[4])))
+
+    def captures(self, pass_ids: list[str]) -> Iterator[Capture]:
+        with self.engine.connect() as c:
+            for p in pass_ids:
+                for row in c.execute(text("SELECT capture FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": p}):
+                    yield Capture.from_json(json.loads(row[0]))
+
+    def current_pages(self, source_id: str) -> Iterator[Capture]:
+        """The latest stored version of every URL of a source (what `reprocess` re-reads from the archive)."""
+        with self.engine.connect() as c:
+            for row in c.execute(text("SELECT capture FROM crawl_page WHERE source_id=:s ORDER BY url"), {"s": source_id}):
+                yield Capture.from_json(json.loads(row[0]))
+
+    def events(self, pass_id: str) -> list[CrawlEvent]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text("SELECT url, outcome, detail, status, at, extra FROM crawl_event WHERE pass_id=:p ORDER BY seq"),
+                {"p": pass_id},
+            )
+            return [CrawlEvent(r[0], r[1], r[2] or "", r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+    def frontier_counts(self, pass_id: str) -> dict[str, int]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text("SELECT state, COUNT(*) FROM crawl_frontier WHERE pass_id=:p GROUP BY state"), {"p": pass_id}
+            )
+            return {r[0]: r[1] for r in rows}
