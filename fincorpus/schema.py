@@ -75,7 +75,7 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("published_at", TIMESTAMP, doc="publication time found in the page, if any"),
     _f("fetched_at", TIMESTAMP, False, "when the raw bytes were received"),
     _f("native_id", pa.string(), doc="the record's own id where the source gives one (API item id, file path)"),
-    _f("version", pa.int32(), False, "1 for the first stored body of a URL, +1 each time the body changed"),
+    _f("version", pa.int32(), doc="1 for the first stored body of a URL, +1 each time it changed (null: before schema 2)"),
     _f("previous_raw_ref", pa.string(), doc="raw_ref of the previous version's bytes, null for version 1"),
     _f("redirect_chain", pa.list_(pa.string()), doc="URLs that redirected to canonical_url, in order"),
     _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),

@@ -113,3 +113,32 @@ def test_find_by_url_or_id(home: Path) -> None:
     doc_id = make_row("http://a.test/1.html")["doc_id"]
     assert cat.find(doc_id, tag="v1")[0] == "documents"
     assert cat.find("http://nowhere.test/")[0] == ""
+
+
+def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
+    """A catalog written before schema v2 (no version/access columns) keeps working and old tags stay readable."""
+    import pyarrow as pa
+
+    from fincorpus.catalog import store
+    from fincorpus.schema import DOCUMENT_SCHEMA, documents_table
+
+    old_fields = [f for f in DOCUMENT_SCHEMA if f.name not in ("version", "access", "native_id")]
+    old_schema = pa.schema(old_fields)
+    cat = CorpusCatalog.__new__(CorpusCatalog)
+    cat.home = home
+    cat.__init__(home)  # creates namespace
+    props = {**store.TABLE_PROPERTIES, "fincorpus.schema_version": "1"}
+    t = cat.catalog.create_table("fincorpus.documents", schema=old_schema, properties=props)
+    t.append(documents_table([make_row()]).select(old_schema.names).cast(old_schema))
+    t = cat.catalog.load_table("fincorpus.documents")
+    t.manage_snapshots().create_tag(t.current_snapshot().snapshot_id, "old").commit()
+    cat.catalog.create_table("fincorpus.removed", schema=pa.schema(old_fields + [pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]), properties=props)
+
+    stage(home, "r1", [make_row("http://a.test/new.html", text="新文档", version=3)])
+    publish(home, "new")
+    cat = CorpusCatalog(home)
+    assert cat.documents.properties["fincorpus.schema_version"] == "2"
+    old = cat.read("old").to_pylist()
+    assert len(old) == 1 and old[0]["version"] is None and old[0]["text"] == "上海金融监管局发布通知。"
+    new = {r["url"]: r["version"] for r in cat.read("new").to_pylist()}
+    assert new == {"http://a.test/1.html": None, "http://a.test/new.html": 3}

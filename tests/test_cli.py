@@ -27,6 +27,8 @@ def test_help_everywhere() -> None:
         [],
         ["sources"],
         ["ingest"],
+        ["crawl"],
+        ["reprocess"],
         ["publish"],
         ["pull"],
         ["snapshots"],

@@ -60,9 +60,17 @@ class CorpusCatalog:
     def _table(self, name: str, schema: pa.Schema) -> Table:
         ident = f"{NAMESPACE}.{name}"
         try:
-            return self.catalog.load_table(ident)
+            table = self.catalog.load_table(ident)
         except NoSuchTableError:
             return self.catalog.create_table_if_not_exists(ident, schema=schema, properties=TABLE_PROPERTIES)
+        if table.properties.get("fincorpus.schema_version") != SCHEMA_VERSION:
+            # Tables written by an older schema gain the new (nullable) columns; old snapshots stay readable.
+            with table.transaction() as tx:
+                with tx.update_schema() as update:
+                    update.union_by_name(schema)
+                tx.set_properties({"fincorpus.schema_version": SCHEMA_VERSION})
+            table = self.catalog.load_table(ident)
+        return table
 
     @property
     def documents(self) -> Table:
@@ -106,6 +114,9 @@ class CorpusCatalog:
         t = self.documents if table == "documents" else self.removed
         schema = DOCUMENT_SCHEMA if table == "documents" else REMOVED_SCHEMA
         data = t.scan(snapshot_id=self._snapshot_id(t, tag)).to_arrow()
+        for f in schema:  # a tag written by an older schema lacks the newer columns: they read as null
+            if f.name not in data.column_names:
+                data = data.append_column(f.name, pa.nulls(data.num_rows, f.type))
         return data.select(schema.names).cast(schema)
 
     def current_hashes(self) -> dict[str, str]:
