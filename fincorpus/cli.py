@@ -117,8 +117,8 @@ def sources_list(sources: SourcesOpt) -> None:
 
 def _print_ingest(summary: dict[str, Any]) -> None:
     t = Table(
-        "source", "fetched", "not modified", "unchanged", "skipped (robots)", "retries", "errors", "documents kept",
-        title="ingest",
+        "source", "fetched", "304", "same hash", "robots skip", "retries", "errors", "kept",
+        title="ingest (per source)",
     )
     for sid, o in summary.get("crawl", {}).items():
         t.add_row(

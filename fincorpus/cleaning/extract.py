@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.metadata import version
@@ -81,8 +82,18 @@ def extract_html(html: str, url: str) -> Extracted:
     )
 
 
+# PDFium is not thread-safe (pypdfium2 documents this; concurrent shards in Prefect's thread pool segfaulted),
+# so PDF extraction is serialised within a process. Processes and Dask workers still run in parallel.
+_PDFIUM_LOCK = threading.Lock()
+
+
 def extract_pdf(data: bytes) -> Extracted:
     """Page texts joined by form feeds, so page numbers survive into the text."""
+    with _PDFIUM_LOCK:
+        return _extract_pdf(data)
+
+
+def _extract_pdf(data: bytes) -> Extracted:
     import pypdfium2 as pdfium
 
     try:

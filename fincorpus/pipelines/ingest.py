@@ -261,7 +261,7 @@ def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[s
         "by_licence": dict(Counter(r["licence_class"] for r in docs)),
         "removed_by_stage": dict(Counter(r["removed_stage"] for r in removed)),
         "exact_duplicates": sum(1 for r in removed if r.get("duplicate_relation") == "exact"),
-        "opted_out": sum(1 for r in docs if r.get("tdm_reserved") or r.get("noai")),
+        "opted_out": sum(1 for r in docs if r.get("optout_reason")),
     }
     run_json = {
         "run_id": run_id,

@@ -184,7 +184,10 @@ class CrawlState:
                 res = c.execute(
                     text(
                         "INSERT INTO crawl_frontier (pass_id, url, seq, depth, via, state, meta) "
-                        "VALUES (:p, :u, :q, :d, :v, 'queued', :m) ON CONFLICT (pass_id, url) DO NOTHING"
+                        "VALUES (:p, :u, :q, :d, :v, 'queued', :m) ON CONFLICT (pass_id, url) DO UPDATE "
+                        # a listing's metadata (API item, sitemap lastmod) joins a URL a plain link queued first
+                        "SET meta=excluded.meta WHERE crawl_frontier.state='queued' "
+                        "AND crawl_frontier.meta='{}' AND excluded.meta!='{}'"
                     ),
                     {"p": pass_id, "u": url, "q": seq + added + 1, "d": depth, "v": via, "m": json.dumps(meta, ensure_ascii=False)},
                 )
