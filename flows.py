@@ -49,12 +49,20 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
             logger.info("%s: %s %s (%s)", source_id, ev.outcome, ev.url, ev.detail)
 
     result = stages.crawl_source(_load(sources_path, proxy), source_id, Path(home), progress=progress)
-    logger.info("%s: passes %s%s; %s", source_id, result.pass_ids, " (resumed)" if result.resumed else "", result.outcomes)
+    logger.info(
+        "%s: passes %s%s; %s",
+        source_id,
+        result.pass_ids,
+        " (resumed)" if result.resumed else "",
+        result.outcomes,
+    )
     return {"source_id": source_id, "pass_ids": result.pass_ids, "outcomes": result.outcomes}
 
 
 @task(name="process-shard", cache_policy=NONE)
-def process_task(sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]) -> list[dict]:
+def process_task(
+    sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]
+) -> list[dict]:
     sources = _load(sources_path, proxy)
     caps = [Capture.from_json(c) for c in captures]
     return list(stages.process_captures(caps, sources, Path(home), run_id))
@@ -105,7 +113,9 @@ def ingest_flow(
 
 
 @flow(name="fincorpus-reprocess", log_prints=True)
-def reprocess_flow(sources_path: str, source_ids: list[str] | None = None, home: str | None = None) -> dict[str, Any]:
+def reprocess_flow(
+    sources_path: str, source_ids: list[str] | None = None, home: str | None = None
+) -> dict[str, Any]:
     """Re-run extraction and every later stage on the latest stored version of each URL: no network."""
     home_s = str(fincorpus_home(home))
     sources = _load(sources_path, None)

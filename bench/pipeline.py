@@ -36,7 +36,9 @@ def main() -> None:
     args = ap.parse_args()
     sources = load_sources(REPO / "fincorpus" / "demo" / "sources.yaml")
     home = Path(tempfile.mkdtemp(prefix="fincorpus-bench-"))
-    results: dict = {"machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}"}
+    results: dict = {
+        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
+    }
     with FixtureServer(args.data / "sites") as server:
         cfg = sources.crawler.model_copy(update={"proxy": server.proxy_url, "delay_seconds": 0.0})
         captures = []

@@ -117,7 +117,14 @@ def sources_list(sources: SourcesOpt) -> None:
 
 def _print_ingest(summary: dict[str, Any]) -> None:
     t = Table(
-        "source", "fetched", "304", "same hash", "robots skip", "retries", "errors", "kept",
+        "source",
+        "fetched",
+        "304",
+        "same hash",
+        "robots skip",
+        "retries",
+        "errors",
+        "kept",
         title="ingest (per source)",
     )
     for sid, o in summary.get("crawl", {}).items():
@@ -165,7 +172,9 @@ def ingest(
 def crawl(
     sources: SourcesOpt,
     source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all enabled)")] = None,
-    proxy: Annotated[str | None, typer.Option(help="Forward proxy for every request (overrides the file)")] = None,
+    proxy: Annotated[
+        str | None, typer.Option(help="Forward proxy for every request (overrides the file)")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Crawl (or resume crawling) without Prefect and without processing; the next ingest processes the result."""

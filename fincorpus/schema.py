@@ -40,10 +40,16 @@ PII_TYPE = pa.struct(
 
 ACCESS_TYPE = pa.struct(
     [
-        pa.field("robots_sha256", pa.string(), metadata={"doc": "sha256 of the robots.txt in force ('-' = unreachable)"}),
+        pa.field(
+            "robots_sha256",
+            pa.string(),
+            metadata={"doc": "sha256 of the robots.txt in force ('-' = unreachable)"},
+        ),
         pa.field("robots_group", pa.string(), metadata={"doc": "user-agent group that applied"}),
         pa.field("robots_rule", pa.string(), metadata={"doc": "deciding rule, e.g. 'allow: /zcfg/'"}),
-        pa.field("ai_disallowed", pa.list_(pa.string()), metadata={"doc": "AI crawler tokens robots.txt disallows"}),
+        pa.field(
+            "ai_disallowed", pa.list_(pa.string()), metadata={"doc": "AI crawler tokens robots.txt disallows"}
+        ),
         pa.field("tdm_reservation", pa.string()),
         pa.field("tdm_policy", pa.string()),
         pa.field("tdm_source", pa.string(), metadata={"doc": "http-header | tdmrep.json | meta"}),
@@ -74,8 +80,16 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("lang", pa.string(), doc="zh when the text is mainly CJK, und otherwise"),
     _f("published_at", TIMESTAMP, doc="publication time found in the page, if any"),
     _f("fetched_at", TIMESTAMP, False, "when the raw bytes were received"),
-    _f("native_id", pa.string(), doc="the record's own id where the source gives one (API item id, file path)"),
-    _f("version", pa.int32(), doc="1 for the first stored body of a URL, +1 each time it changed (null: before schema 2)"),
+    _f(
+        "native_id",
+        pa.string(),
+        doc="the record's own id where the source gives one (API item id, file path)",
+    ),
+    _f(
+        "version",
+        pa.int32(),
+        doc="1 for the first stored body of a URL, +1 each time it changed (null: before schema 2)",
+    ),
     _f("previous_raw_ref", pa.string(), doc="raw_ref of the previous version's bytes, null for version 1"),
     _f("redirect_chain", pa.list_(pa.string()), doc="URLs that redirected to canonical_url, in order"),
     _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),

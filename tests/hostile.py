@@ -12,8 +12,18 @@ from urllib.parse import urlsplit
 
 ARTICLE = "央行今日开展逆回购操作，维护银行体系流动性合理充裕。" * 6
 PATHS = [
-    "/burst.html", "/ratelimited.html", "/slow.html", "/endless.html", "/trickle.html", "/bomb.html",
-    "/loop-a.html", "/nocharset.html", "/wrongcharset.html", "/truncated.html", "/missing.html", "/ok.html",
+    "/burst.html",
+    "/ratelimited.html",
+    "/slow.html",
+    "/endless.html",
+    "/trickle.html",
+    "/bomb.html",
+    "/loop-a.html",
+    "/nocharset.html",
+    "/wrongcharset.html",
+    "/truncated.html",
+    "/missing.html",
+    "/ok.html",
     "/retry-forever.html",
 ]
 
@@ -72,7 +82,11 @@ class HostileHandler(BaseHTTPRequestHandler):
                 pass
             return None
         if path == "/bomb.html":
-            return self._send(200, gzip.compress(b"0" * 20_000_000), {"Content-Type": "text/html", "Content-Encoding": "gzip"})
+            return self._send(
+                200,
+                gzip.compress(b"0" * 20_000_000),
+                {"Content-Type": "text/html", "Content-Encoding": "gzip"},
+            )
         if path == "/loop-a.html":
             return self._send(302, b"", {"Location": "/loop-b.html"})
         if path == "/loop-b.html":

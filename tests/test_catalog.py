@@ -132,7 +132,14 @@ def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
     t.append(documents_table([make_row()]).select(old_schema.names).cast(old_schema))
     t = cat.catalog.load_table("fincorpus.documents")
     t.manage_snapshots().create_tag(t.current_snapshot().snapshot_id, "old").commit()
-    cat.catalog.create_table("fincorpus.removed", schema=pa.schema(old_fields + [pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]), properties=props)
+    cat.catalog.create_table(
+        "fincorpus.removed",
+        schema=pa.schema(
+            old_fields
+            + [pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]
+        ),
+        properties=props,
+    )
 
     stage(home, "r1", [make_row("http://a.test/new.html", text="新文档", version=3)])
     publish(home, "new")

@@ -103,9 +103,17 @@ def test_extract_html_fragment_and_metadata() -> None:
         (AccessDecision(tdm_reservation="1", tdm_source="tdmrep.json"), None, (True, False, False)),
         (AccessDecision(x_robots_tag="noindex, noai"), None, (False, True, False)),
         (AccessDecision(), '<head><meta name="tdm-reservation" content="1"></head>', (True, False, False)),
-        (AccessDecision(), '<head><meta name="robots" content="noai, noimageai"></head>', (False, True, False)),
+        (
+            AccessDecision(),
+            '<head><meta name="robots" content="noai, noimageai"></head>',
+            (False, True, False),
+        ),
         (AccessDecision(ai_disallowed=("CCBot",)), None, (False, False, True)),
-        (AccessDecision(tdm_reservation="0"), '<meta name="robots" content="index,follow">', (False, False, False)),
+        (
+            AccessDecision(tdm_reservation="0"),
+            '<meta name="robots" content="index,follow">',
+            (False, False, False),
+        ),
     ],
 )
 def test_optout_signals(access: AccessDecision, html: str | None, expected: tuple[bool, bool, bool]) -> None:

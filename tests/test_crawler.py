@@ -151,7 +151,9 @@ def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
     assert len(captures) == 3
     assert sum(1 for e in events if e.outcome == "skipped-limit") == 4  # 7 documents, 3 allowed
     t0 = time.monotonic()
-    captures, events, requests = crawl(root, tmp_path / "home2", source(), delay_seconds=0.2, max_body_bytes=4000, tdmrep=False)
+    captures, events, requests = crawl(
+        root, tmp_path / "home2", source(), delay_seconds=0.2, max_body_bytes=4000, tdmrep=False
+    )
     elapsed = time.monotonic() - t0
     assert len(requests) == 8  # robots + home + 5 pages + big
     assert elapsed >= 0.2 * 7 * 0.95  # one request per host per delay

@@ -34,7 +34,9 @@ def test_hostile_server_is_crawled_to_the_end(home: Path) -> None:
         max_retry_after_seconds=10,
         tdmrep=False,
     )
-    src = SourceConfig(id="h", name="H", kind="web", seeds=["http://hostile.test/"], licence="unknown", legal_basis="t")
+    src = SourceConfig(
+        id="h", name="H", kind="web", seeds=["http://hostile.test/"], licence="unknown", legal_basis="t"
+    )
     state = CrawlState(home)
     pass_id, _ = state.open_pass("h")
     tracemalloc.start()
@@ -45,7 +47,9 @@ def test_hostile_server_is_crawled_to_the_end(home: Path) -> None:
         tracemalloc.stop()
         hostile.HostileHandler.stop.set()
         srv.shutdown()
-    assert peak < 40_000_000, f"peak Python memory {peak / 1e6:.0f} MB"  # 20 MB bomb and endless bodies were cut off
+    assert peak < 40_000_000, (
+        f"peak Python memory {peak / 1e6:.0f} MB"
+    )  # 20 MB bomb and endless bodies were cut off
 
     events = state.events(pass_id)
     by_url: dict[str, list[str]] = {}
@@ -55,7 +59,9 @@ def test_hostile_server_is_crawled_to_the_end(home: Path) -> None:
 
     # recovered after retries
     assert "/burst.html" in captured and hostile.HostileHandler.hits["/burst.html"] == 3
-    assert "/ratelimited.html" in captured and any("retry: HTTP 429" in x for x in by_url["/ratelimited.html"])
+    assert "/ratelimited.html" in captured and any(
+        "retry: HTTP 429" in x for x in by_url["/ratelimited.html"]
+    )
     # failed, recorded, crawl went on
     assert any("gave up after 3 attempts" in x for x in by_url["/slow.html"])
     assert any("max_body_bytes" in x for x in by_url["/endless.html"])
@@ -67,10 +73,12 @@ def test_hostile_server_is_crawled_to_the_end(home: Path) -> None:
     assert hostile.HostileHandler.hits["/retry-forever.html"] == 1
     assert any("http-error: HTTP 404" in x for x in by_url["/missing.html"])
     assert {"/ok.html", "/nocharset.html", "/wrongcharset.html"} <= captured
-    assert state.frontier_counts(pass_id) == {"done": len(hostile.PATHS) + 1}  # + home page; hops are not items
+    assert state.frontier_counts(pass_id) == {"done": len(hostile.PATHS) + 2}  # + home page + the loop-b hop
 
     sources = SourcesFile(crawler=cfg, sources=[src])
     for c in state.captures([pass_id]):
         if c.final_url.endswith(("/nocharset.html", "/wrongcharset.html")):
             row = process_capture(c, sources, home, "r")
-            assert row["charset"] == "gb18030" and "央行今日开展逆回购操作" in row["text"], row["charset_source"]
+            assert row["charset"] == "gb18030" and "央行今日开展逆回购操作" in row["text"], row[
+                "charset_source"
+            ]

@@ -47,7 +47,10 @@ def test_usage_follows_licence_and_optouts() -> None:
     assert derive_usage("media-unknown", noai=True) == ["research"]
     assert derive_usage("unknown") == []
     assert derive_usage("exchange-asserted", ai_reserved=True) == ["research"]
-    row = tag_licence(make_row(licence_class="exchange-asserted", noai=True, optout_reason="meta robots noai"), "exchange terms")
+    row = tag_licence(
+        make_row(licence_class="exchange-asserted", noai=True, optout_reason="meta robots noai"),
+        "exchange terms",
+    )
     assert row["usage"] == ["research"] and row["legal_basis"] == "exchange terms"
     assert row["steps"][-1]["detail"].endswith("(training excluded: meta robots noai)")
     assert all(

@@ -70,7 +70,9 @@ def crawl_source(
     state = CrawlState(home)
     pass_id, resumed = state.open_pass(source_id)
     if source.kind == "web":
-        reader: WebCrawler | FilesReader = WebCrawler(source, sources.crawler, home, state, pass_id, resumed=resumed, progress=progress)
+        reader: WebCrawler | FilesReader = WebCrawler(
+            source, sources.crawler, home, state, pass_id, resumed=resumed, progress=progress
+        )
     elif source.kind == "files":
         base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
         reader = FilesReader(source, home, state, pass_id, base_dir, resumed=resumed)
@@ -127,7 +129,9 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         raise RuntimeError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
     row: dict[str, Any] = {
         # Files are identified by their path in the folder; web documents (API items too) by their URL.
-        "doc_id": doc_id_from_native(source.id, native) if source.kind == "files" and native else doc_id_from_url(capture.final_url),
+        "doc_id": doc_id_from_native(source.id, native)
+        if source.kind == "files" and native
+        else doc_id_from_url(capture.final_url),
         "native_id": native,
         "version": capture.version,
         "previous_raw_ref": capture.previous_raw_ref,
@@ -161,7 +165,9 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         row.update(removed_stage="extract", removed_reason=str(exc), text=None)
         row["steps"].append({"step": "extract", "detail": f"failed: {exc}"})
         return row
-    optout = detect_optout(capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation)
+    optout = detect_optout(
+        capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation
+    )
     text = normalize.normalize_text(extracted.text)
     scores = compute_quality(text)
     row.update(
@@ -178,7 +184,11 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         noai=optout.noai,
         ai_reserved=optout.ai_reserved,
         optout_reason=optout.reason,
-        access={**capture.access.to_json(), "meta_robots": optout.meta_robots, "tdm_source": optout.tdm_source},
+        access={
+            **capture.access.to_json(),
+            "meta_robots": optout.meta_robots,
+            "tdm_source": optout.tdm_source,
+        },
     )
     if capture.item is not None:  # the listing's title and date are the publisher's own metadata
         row["title"] = capture.item.title or row["title"]

@@ -95,7 +95,9 @@ class CrawlEvent:
     """Why a URL was fetched, skipped or failed: the crawl log auditors and operators read."""
 
     url: str
-    outcome: str  # fetched | robots | redirect | skipped-* | not-modified | unchanged | retry | http-error | error
+    outcome: (
+        str  # fetched | robots | redirect | skipped-* | not-modified | unchanged | retry | http-error | error
+    )
     detail: str = ""
     status: int | None = None
     at: str = ""

@@ -19,7 +19,16 @@ FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain", "
 
 
 class FilesReader:
-    def __init__(self, source: SourceConfig, home: Path, state: CrawlState, pass_id: str, base_dir: Path, *, resumed: bool = False) -> None:
+    def __init__(
+        self,
+        source: SourceConfig,
+        home: Path,
+        state: CrawlState,
+        pass_id: str,
+        base_dir: Path,
+        *,
+        resumed: bool = False,
+    ) -> None:
         self.source = source
         self.state = state
         self.pass_id = pass_id
@@ -31,9 +40,15 @@ class FilesReader:
     def run(self) -> None:
         if not self.root.is_dir():
             raise FileNotFoundError(f"source {self.source.id!r}: path {self.root} is not a folder")
-        if not self.resumed:
-            files = sorted(p for p in self.root.rglob("*") if p.is_file())
-            self.state.enqueue(self.pass_id, [(f.resolve().as_uri(), 0, "file", {"native_id": f.relative_to(self.root).as_posix()}) for f in files])
+        files = sorted(p for p in self.root.rglob("*") if p.is_file())  # idempotent, see WebCrawler.run
+        if files:
+            self.state.enqueue(
+                self.pass_id,
+                [
+                    (f.resolve().as_uri(), 0, "file", {"native_id": f.relative_to(self.root).as_posix()})
+                    for f in files
+                ],
+            )
         count = self.state.documents_done(self.pass_id)
         while (item := self.state.next_item(self.pass_id)) is not None:
             self.state.complete(self.pass_id, self.source.id, item, self._handle(item, count))
@@ -44,16 +59,41 @@ class FilesReader:
         path = Path(item.url.removeprefix("file://"))
         ctype = FILE_TYPES.get(path.suffix.lower())
         if ctype is None:
-            return Completion("not-document", [], [CrawlEvent(item.url, "not-document", f"unsupported file type {path.suffix!r}", at=now.isoformat())])
+            return Completion(
+                "not-document",
+                [],
+                [
+                    CrawlEvent(
+                        item.url, "not-document", f"unsupported file type {path.suffix!r}", at=now.isoformat()
+                    )
+                ],
+            )
         if count >= self.source.max_pages:
-            return Completion("skipped-limit", [], [CrawlEvent(item.url, "skipped-limit", f"max_pages={self.source.max_pages}", at=now.isoformat())])
+            return Completion(
+                "skipped-limit",
+                [],
+                [
+                    CrawlEvent(
+                        item.url, "skipped-limit", f"max_pages={self.source.max_pages}", at=now.isoformat()
+                    )
+                ],
+            )
         try:
             body = path.read_bytes()
         except OSError as exc:
             return Completion("error", [], [CrawlEvent(item.url, "error", str(exc), at=now.isoformat())])
         memory = self.state.page(self.source.id, item.url)
         if memory is not None and memory.raw_sha256 == hashlib.sha256(body).hexdigest():
-            return Completion("unchanged", [], [CrawlEvent(item.url, "unchanged", "file bytes equal the stored version", at=now.isoformat())], page=memory)
+            return Completion(
+                "unchanged",
+                [],
+                [
+                    CrawlEvent(
+                        item.url, "unchanged", "file bytes equal the stored version", at=now.isoformat()
+                    )
+                ],
+                page=memory,
+            )
         rec = self.archive.write_resource(url=item.url, fetched_at=now, content_type=ctype, body=body)
         capture = Capture(
             source_id=self.source.id,
@@ -72,7 +112,13 @@ class FilesReader:
             item=ItemMeta(native_id=item.meta.get("native_id")),
         )
         event = CrawlEvent(item.url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
-        return Completion("document", [], [event], capture=capture, page=PageMemory(capture.version, rec.raw_sha256, None, None, capture))
+        return Completion(
+            "document",
+            [],
+            [event],
+            capture=capture,
+            page=PageMemory(capture.version, rec.raw_sha256, None, None, capture),
+        )
 
     def close(self) -> None:
         self.archive.close()

@@ -134,7 +134,9 @@ class CrawlState:
         """The source's unfinished pass (resumed=True) or a new one; bumps the WARC segment counter."""
         with self.engine.begin() as c:
             row = c.execute(
-                text("SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawling' ORDER BY started_at"),
+                text(
+                    "SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawling' ORDER BY started_at"
+                ),
                 {"s": source_id},
             ).first()
             if row:
@@ -149,19 +151,27 @@ class CrawlState:
 
     def segment(self, pass_id: str) -> int:
         with self.engine.connect() as c:
-            return int(c.execute(text("SELECT segments FROM crawl_pass WHERE pass_id=:p"), {"p": pass_id}).scalar_one())
+            return int(
+                c.execute(
+                    text("SELECT segments FROM crawl_pass WHERE pass_id=:p"), {"p": pass_id}
+                ).scalar_one()
+            )
 
     def finish_pass(self, pass_id: str) -> None:
         with self.engine.begin() as c:
             c.execute(
-                text("UPDATE crawl_pass SET state='crawled', finished_at=:t WHERE pass_id=:p AND state='crawling'"),
+                text(
+                    "UPDATE crawl_pass SET state='crawled', finished_at=:t WHERE pass_id=:p AND state='crawling'"
+                ),
                 {"p": pass_id, "t": datetime.now(UTC).isoformat()},
             )
 
     def crawled_passes(self, source_id: str) -> list[str]:
         with self.engine.connect() as c:
             rows = c.execute(
-                text("SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawled' ORDER BY started_at"),
+                text(
+                    "SELECT pass_id FROM crawl_pass WHERE source_id=:s AND state='crawled' ORDER BY started_at"
+                ),
                 {"s": source_id},
             )
             return [r[0] for r in rows]
@@ -169,16 +179,23 @@ class CrawlState:
     def mark_staged(self, pass_ids: list[str], run_id: str) -> None:
         with self.engine.begin() as c:
             for p in pass_ids:
-                c.execute(text("UPDATE crawl_pass SET state='staged', run_id=:r WHERE pass_id=:p"), {"p": p, "r": run_id})
+                c.execute(
+                    text("UPDATE crawl_pass SET state='staged', run_id=:r WHERE pass_id=:p"),
+                    {"p": p, "r": run_id},
+                )
 
     # -- frontier --------------------------------------------------------------------------------------------
-    def enqueue(self, pass_id: str, links: list[tuple[str, int, str, dict[str, Any]]], conn: Any = None) -> int:
+    def enqueue(
+        self, pass_id: str, links: list[tuple[str, int, str, dict[str, Any]]], conn: Any = None
+    ) -> int:
         """Queue URLs not yet seen in this pass; returns how many were new."""
         if not links:
             return 0
 
         def run(c: Any) -> int:
-            seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+            seq = c.execute(
+                text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}
+            ).scalar_one()
             added = 0
             for url, depth, via, meta in links:
                 res = c.execute(
@@ -189,7 +206,14 @@ class CrawlState:
                         "SET meta=excluded.meta WHERE crawl_frontier.state='queued' "
                         "AND crawl_frontier.meta='{}' AND excluded.meta!='{}'"
                     ),
-                    {"p": pass_id, "u": url, "q": seq + added + 1, "d": depth, "v": via, "m": json.dumps(meta, ensure_ascii=False)},
+                    {
+                        "p": pass_id,
+                        "u": url,
+                        "q": seq + added + 1,
+                        "d": depth,
+                        "v": via,
+                        "m": json.dumps(meta, ensure_ascii=False),
+                    },
                 )
                 added += res.rowcount
             return added
@@ -201,7 +225,12 @@ class CrawlState:
 
     def seen(self, pass_id: str, url: str) -> bool:
         with self.engine.connect() as c:
-            return c.execute(text("SELECT 1 FROM crawl_frontier WHERE pass_id=:p AND url=:u"), {"p": pass_id, "u": url}).first() is not None
+            return (
+                c.execute(
+                    text("SELECT 1 FROM crawl_frontier WHERE pass_id=:p AND url=:u"), {"p": pass_id, "u": url}
+                ).first()
+                is not None
+            )
 
     def next_item(self, pass_id: str) -> QueueItem | None:
         """The oldest queued URL whose retry time has come; sleeps if only delayed retries remain."""
@@ -223,9 +252,15 @@ class CrawlState:
 
     def documents_done(self, pass_id: str) -> int:
         with self.engine.connect() as c:
-            return int(c.execute(text("SELECT COUNT(*) FROM crawl_capture WHERE pass_id=:p"), {"p": pass_id}).scalar_one()) + int(
+            return int(
                 c.execute(
-                    text("SELECT COUNT(*) FROM crawl_frontier WHERE pass_id=:p AND outcome IN ('not-modified', 'unchanged')"),
+                    text("SELECT COUNT(*) FROM crawl_capture WHERE pass_id=:p"), {"p": pass_id}
+                ).scalar_one()
+            ) + int(
+                c.execute(
+                    text(
+                        "SELECT COUNT(*) FROM crawl_frontier WHERE pass_id=:p AND outcome IN ('not-modified', 'unchanged')"
+                    ),
                     {"p": pass_id},
                 ).scalar_one()
             )
@@ -248,8 +283,14 @@ class CrawlState:
             self.enqueue(pass_id, done.new_links, conn=c)
             if done.capture is not None:
                 c.execute(
-                    text("INSERT INTO crawl_capture VALUES (:p, :u, :c) ON CONFLICT (pass_id, url) DO UPDATE SET capture=:c"),
-                    {"p": pass_id, "u": item.url, "c": json.dumps(done.capture.to_json(), ensure_ascii=False)},
+                    text(
+                        "INSERT INTO crawl_capture VALUES (:p, :u, :c) ON CONFLICT (pass_id, url) DO UPDATE SET capture=:c"
+                    ),
+                    {
+                        "p": pass_id,
+                        "u": item.url,
+                        "c": json.dumps(done.capture.to_json(), ensure_ascii=False),
+                    },
                 )
             if done.page is not None:
                 pg = done.page
@@ -278,7 +319,9 @@ class CrawlState:
     def _log(self, c: Any, pass_id: str, events: list[CrawlEvent]) -> None:
         if not events:
             return
-        seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_event WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+        seq = c.execute(
+            text("SELECT COALESCE(MAX(seq), 0) FROM crawl_event WHERE pass_id=:p"), {"p": pass_id}
+        ).scalar_one()
         for i, ev in enumerate(events, 1):
             c.execute(
                 text("INSERT INTO crawl_event VALUES (:p, :q, :u, :o, :d, :s, :a, :x)"),
@@ -298,7 +341,9 @@ class CrawlState:
     def page(self, source_id: str, url: str) -> PageMemory | None:
         with self.engine.connect() as c:
             row = c.execute(
-                text("SELECT version, raw_sha256, etag, last_modified, capture FROM crawl_page WHERE source_id=:s AND url=:u"),
+                text(
+                    "SELECT version, raw_sha256, etag, last_modified, capture FROM crawl_page WHERE source_id=:s AND url=:u"
+                ),
                 {"s": source_id, "u": url},
             ).first()
         if row is None:
@@ -308,19 +353,25 @@ class CrawlState:
     def captures(self, pass_ids: list[str]) -> Iterator[Capture]:
         with self.engine.connect() as c:
             for p in pass_ids:
-                for row in c.execute(text("SELECT capture FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": p}):
+                for row in c.execute(
+                    text("SELECT capture FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": p}
+                ):
                     yield Capture.from_json(json.loads(row[0]))
 
     def current_pages(self, source_id: str) -> Iterator[Capture]:
         """The latest stored version of every URL of a source (what `reprocess` re-reads from the archive)."""
         with self.engine.connect() as c:
-            for row in c.execute(text("SELECT capture FROM crawl_page WHERE source_id=:s ORDER BY url"), {"s": source_id}):
+            for row in c.execute(
+                text("SELECT capture FROM crawl_page WHERE source_id=:s ORDER BY url"), {"s": source_id}
+            ):
                 yield Capture.from_json(json.loads(row[0]))
 
     def events(self, pass_id: str) -> list[CrawlEvent]:
         with self.engine.connect() as c:
             rows = c.execute(
-                text("SELECT url, outcome, detail, status, at, extra FROM crawl_event WHERE pass_id=:p ORDER BY seq"),
+                text(
+                    "SELECT url, outcome, detail, status, at, extra FROM crawl_event WHERE pass_id=:p ORDER BY seq"
+                ),
                 {"p": pass_id},
             )
             return [CrawlEvent(r[0], r[1], r[2] or "", r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
@@ -328,6 +379,7 @@ class CrawlState:
     def frontier_counts(self, pass_id: str) -> dict[str, int]:
         with self.engine.connect() as c:
             rows = c.execute(
-                text("SELECT state, COUNT(*) FROM crawl_frontier WHERE pass_id=:p GROUP BY state"), {"p": pass_id}
+                text("SELECT state, COUNT(*) FROM crawl_frontier WHERE pass_id=:p GROUP BY state"),
+                {"p": pass_id},
             )
             return {r[0]: r[1] for r in rows}

@@ -32,7 +32,9 @@ def _meta_tags(html_head: str) -> dict[str, str]:
     return tags
 
 
-def detect_optout(access: AccessDecision, html: str | None, *, ai_disallow_is_reservation: bool = True) -> OptOut:
+def detect_optout(
+    access: AccessDecision, html: str | None, *, ai_disallow_is_reservation: bool = True
+) -> OptOut:
     """``html`` is the decoded page (only its head is read); ``access`` holds the fetch-time signals."""
     reasons: list[str] = []
     meta = _meta_tags(html[:30000]) if html else {}

@@ -56,7 +56,9 @@ def parse_tdmrep(body: bytes) -> list[TdmRule]:
     for entry in data:
         if isinstance(entry, dict) and isinstance(entry.get("location"), str):
             res = entry.get("tdm-reservation")
-            out.append(TdmRule(entry["location"], str(res) if res is not None else None, entry.get("tdm-policy")))
+            out.append(
+                TdmRule(entry["location"], str(res) if res is not None else None, entry.get("tdm-policy"))
+            )
     return out
 
 
@@ -101,7 +103,10 @@ class HostPolicy:
             return r.robots_allow_all, f"robots.txt {state}"
         ok = r.robots.can_fetch(url, self.cfg.robots_token)
         group, rule = _deciding_rule(r.robots, url, self.cfg.robots_token)
-        return ok, f"robots.txt {r.robots_sha256[:12]} group {group or 'none'} rule {rule or 'none'}: {'allowed' if ok else 'disallowed'}"
+        return (
+            ok,
+            f"robots.txt {r.robots_sha256[:12]} group {group or 'none'} rule {rule or 'none'}: {'allowed' if ok else 'disallowed'}",
+        )
 
     def decision(self, url: str, headers: dict[str, str]) -> AccessDecision:
         """Decision inputs for a fetched URL (headers lower-cased)."""

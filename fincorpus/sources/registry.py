@@ -37,7 +37,9 @@ class CrawlerConfig(_Strict):
     max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000  # on the wire and after decompression
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for 5xx, 429, timeouts and broken connections
-    backoff_seconds: Annotated[float, Field(ge=0)] = 2.0  # doubled per attempt unless Retry-After says otherwise
+    backoff_seconds: Annotated[float, Field(ge=0)] = (
+        2.0  # doubled per attempt unless Retry-After says otherwise
+    )
     max_retry_after_seconds: Annotated[float, Field(ge=0)] = 300.0  # a longer Retry-After gives up on the URL
     max_crawl_delay_seconds: Annotated[float, Field(ge=0)] = 60.0  # cap on a robots.txt Crawl-delay
     # AI crawler product tokens whose Disallow in robots.txt is read as a reservation against training use.

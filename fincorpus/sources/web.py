@@ -51,7 +51,9 @@ def normalize_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port
-    netloc = host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    netloc = (
+        host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    )
     path = parts.path or "/"
     return f"{parts.scheme.lower()}://{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
 
@@ -139,11 +141,23 @@ def json_api_links(api: JsonApiConfig, page_url: str, body: bytes, depth: int) -
             "published": _str(_dotted(item, api.published)),
             "native_id": _str(_dotted(item, api.native_id)),
         }
-        links.append((normalize_url(urljoin(page_url, url)), depth + 1, "api-item", {k: v for k, v in meta.items() if v}))
+        links.append(
+            (
+                normalize_url(urljoin(page_url, url)),
+                depth + 1,
+                "api-item",
+                {k: v for k, v in meta.items() if v},
+            )
+        )
     nxt = _dotted(data, api.next)
     if isinstance(nxt, str) and nxt:
         links.append((normalize_url(urljoin(page_url, nxt)), depth, "api", {}))
     return links, f"{len(items)} items" + (", next page" if isinstance(nxt, str) and nxt else "")
+
+
+def _item_meta(meta: dict[str, Any]) -> ItemMeta | None:
+    fields = {k: meta[k] for k in ("title", "published", "native_id") if meta.get(k)}
+    return ItemMeta(**fields) if fields else None
 
 
 def _str(v: Any) -> str | None:
@@ -213,13 +227,17 @@ class WebCrawler:
         self._documents = state.documents_done(pass_id)
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
-    def _event(self, out: _Outcome, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: Any) -> None:
+    def _event(
+        self, out: _Outcome, url: str, outcome: str, detail: str = "", status: int | None = None, **extra: Any
+    ) -> None:
         ev = CrawlEvent(url, outcome, detail, status, datetime.now(UTC).isoformat(), dict(extra))
         out.events.append(ev)
         if self._progress:
             self._progress(ev)
 
-    def _link(self, out: _Outcome, url: str, depth: int, via: str, meta: dict[str, Any] | None = None) -> None:
+    def _link(
+        self, out: _Outcome, url: str, depth: int, via: str, meta: dict[str, Any] | None = None
+    ) -> None:
         url = normalize_url(url)
         if url.startswith(("http://", "https://")) and self.source.allowed_url(url):
             out.links.append((url, depth, via, meta or {}))
@@ -237,15 +255,29 @@ class WebCrawler:
                 if size > self.cfg.max_body_bytes:
                     raise BodyTooLarge(f"body exceeds max_body_bytes={self.cfg.max_body_bytes}")
                 if time.monotonic() - started > self.cfg.max_seconds_per_request:
-                    raise RequestTooSlow(f"body not complete after max_seconds_per_request={self.cfg.max_seconds_per_request}")
+                    raise RequestTooSlow(
+                        f"body not complete after max_seconds_per_request={self.cfg.max_seconds_per_request}"
+                    )
                 chunks.append(chunk)
             wire = b"".join(chunks)
-            resp = _Response(str(r.url), r.status_code, r.reason_phrase, list(r.headers.multi_items()), wire, b"", fetched_at)
+            resp = _Response(
+                str(r.url),
+                r.status_code,
+                r.reason_phrase,
+                list(r.headers.multi_items()),
+                wire,
+                b"",
+                fetched_at,
+            )
         resp.body = decode_content(wire, resp.header("content-encoding"), self.cfg.max_body_bytes)
         return resp
 
     def _store(self, resp: _Response, extra_headers: dict[str, str] | None = None) -> tuple[str, str, str]:
-        req_headers = [("User-Agent", self.cfg.user_agent), ("Host", host_of(resp.url)), *self.source.headers.items()]
+        req_headers = [
+            ("User-Agent", self.cfg.user_agent),
+            ("Host", host_of(resp.url)),
+            *self.source.headers.items(),
+        ]
         req_headers += list((extra_headers or {}).items())
         rec = self.archive.write_exchange(
             url=resp.url,
@@ -271,7 +303,9 @@ class WebCrawler:
         except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError) as exc:
             # RFC 9309 2.3.1.4: unreachable robots.txt means assume complete disallow.
             self.policy.set_rules(host, HostRules(None, False, "-"))
-            self._event(out, robots_url, "error", f"robots.txt unreachable, host treated as disallowed: {exc}")
+            self._event(
+                out, robots_url, "error", f"robots.txt unreachable, host treated as disallowed: {exc}"
+            )
             return
         raw_ref, _, sha = self._store(resp)
         if 200 <= resp.status < 300:
@@ -281,7 +315,9 @@ class WebCrawler:
         else:
             rules = HostRules(None, False, sha)  # 2.3.1.4: server error -> disallowed
         self.policy.set_rules(host, rules)
-        self._event(out, robots_url, "robots", f"HTTP {resp.status}", resp.status, raw_ref=raw_ref, sha256=sha)
+        self._event(
+            out, robots_url, "robots", f"HTTP {resp.status}", resp.status, raw_ref=raw_ref, sha256=sha
+        )
         for sm in self.policy.sitemaps(host):
             self._link(out, sm, 0, "robots-sitemap")
         if self.cfg.tdmrep:
@@ -295,7 +331,9 @@ class WebCrawler:
                 ref, _, _ = self._store(tdm)
                 rules_ = parse_tdmrep(tdm.body) if tdm.status == 200 else []
                 self.policy.set_tdm(host, rules_)
-                self._event(out, tdm_url, "tdmrep", f"HTTP {tdm.status}, {len(rules_)} rules", tdm.status, raw_ref=ref)
+                self._event(
+                    out, tdm_url, "tdmrep", f"HTTP {tdm.status}, {len(rules_)} rules", tdm.status, raw_ref=ref
+                )
 
     def _permitted(self, url: str, out: _Outcome) -> tuple[bool, str, str]:
         if not self.source.allowed_url(url):
@@ -303,35 +341,6 @@ class WebCrawler:
         self._ensure_host(url, out)
         ok, why = self.policy.allowed(url)
         return ok, ("fetched" if ok else "skipped-robots"), why
-
-    def _fetch_following(
-        self, url: str, conditional: dict[str, str], out: _Outcome
-    ) -> tuple[_Response, list[str]] | tuple[None, str]:
-        """GET with redirects followed by hand, each hop checked before it is requested.
-
-        Returns (response, chain) or (None, outcome) when a hop was refused.
-        """
-        chain: list[str] = []
-        current = url
-        for _ in range(self.cfg.max_redirects + 1):
-            ok, outcome, why = self._permitted(current, out)
-            if not ok:
-                self._event(out, current, outcome, why + (f" (redirected from {chain[-1]})" if chain else ""))
-                return None, outcome
-            resp = self._request(current, conditional)
-            if resp.status in (301, 302, 303, 307, 308) and resp.header("location"):
-                self._store(resp, conditional)
-                chain.append(current)
-                nxt = normalize_url(urljoin(current, resp.header("location") or ""))
-                self._event(out, current, "redirect", f"{resp.status} -> {nxt}", resp.status)
-                if nxt in chain:
-                    self._event(out, nxt, "error", "redirect loop: " + " -> ".join([*chain, nxt]))
-                    return None, "error"
-                current = nxt
-                continue
-            return resp, chain
-        self._event(out, current, "error", f"more than {self.cfg.max_redirects} redirects: " + " -> ".join(chain))
-        return None, "error"
 
     # -- discovery ---------------------------------------------------------------------------------------------------
     def _discover_html(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> None:
@@ -357,7 +366,9 @@ class WebCrawler:
     def _discover_xml(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> bool:
         """Sitemaps (urlset / sitemapindex) and RSS/Atom feeds; returns False if it is neither."""
         try:
-            root = lxml.etree.fromstring(body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True))
+            root = lxml.etree.fromstring(
+                body, parser=lxml.etree.XMLParser(resolve_entities=False, no_network=True)
+            )
         except lxml.etree.XMLSyntaxError:
             return False
         tag = lxml.etree.QName(root).localname.lower()
@@ -397,6 +408,11 @@ class WebCrawler:
         if self._documents >= self.source.max_pages:
             self._event(out, url, "skipped-limit", f"max_pages={self.source.max_pages} reached")
             return Completion("skipped-limit", [], out.events)
+        chain: list[str] = list(item.meta.get("redirect_chain", []))
+        ok, outcome, why = self._permitted(url, out)
+        if not ok:
+            self._event(out, url, outcome, why + (f" (redirected from {chain[-1]})" if chain else ""))
+            return Completion(outcome, out.links, out.events)
         memory = self.state.page(self.source.id, url)
         conditional: dict[str, str] = {}
         if memory is not None and memory.etag:
@@ -404,41 +420,41 @@ class WebCrawler:
         if memory is not None and memory.last_modified:
             conditional["If-Modified-Since"] = memory.last_modified
         try:
-            got = self._fetch_following(url, conditional, out)
+            resp = self._request(url, conditional)
         except (httpx.TimeoutException, httpx.TransportError, RequestTooSlow) as exc:
             return self._retry_or_fail(item, out, f"{type(exc).__name__}: {exc}", None)
         except (BodyTooLarge, ValueError, httpx.HTTPError) as exc:
             self._event(out, url, "error", f"{type(exc).__name__}: {exc}")
             return Completion("error", out.links, out.events)
-        if got[0] is None:
-            return Completion(str(got[1]), out.links, out.events)
-        resp, chain = got
         if resp.status in RETRY_STATUSES:
             self._store(resp, conditional)
             return self._retry_or_fail(item, out, f"HTTP {resp.status}", resp)
+        if resp.status in (301, 302, 303, 307, 308) and resp.header("location"):
+            return self._redirect(item, resp, chain, conditional, out)
         mtype = media_type(resp.header("content-type"))
         if resp.status == 304 and memory is not None:
             self._store(resp, conditional)
             self._event(out, resp.url, "not-modified", "304: validators matched", 304)
-            self._documents += 1
             body = read_raw(self.home, memory.capture.raw_ref).body
-            self._discover(body, memory.capture.content_type, memory.capture.final_url, item, out)
+            if not self._discover(body, memory.capture.content_type, memory.capture.final_url, item, out):
+                self._documents += 1
             return Completion("not-modified", out.links, out.events, page=memory)
         raw_ref, record_id, sha = self._store(resp, conditional)
-        self._event(out, resp.url, "fetched", f"{mtype or 'no content type'} via {item.via}", resp.status, raw_ref=raw_ref)
+        self._event(
+            out,
+            resp.url,
+            "fetched",
+            f"{mtype or 'no content type'} via {item.via}",
+            resp.status,
+            raw_ref=raw_ref,
+        )
         if resp.status != 200:
             self._event(out, resp.url, "http-error", f"HTTP {resp.status}", resp.status)
             return Completion("http-error", out.links, out.events)
-        if self._discover(resp.body, mtype, resp.url, item, out):
-            return Completion("listing", out.links, out.events)
-        if mtype not in DOCUMENT_TYPES:
-            self._event(out, resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type")
-            return Completion("not-document", out.links, out.events)
-        self._documents += 1
         headers = resp.header_map()
         capture = Capture(
             source_id=self.source.id,
-            url=chain[0] if chain else url,
+            url=chain[0] if chain else url,  # the URL first requested
             final_url=normalize_url(resp.url),
             status=resp.status,
             content_type=mtype,
@@ -452,43 +468,87 @@ class WebCrawler:
             version=memory.version + 1 if memory else 1,
             previous_raw_ref=memory.capture.raw_ref if memory else None,
             access=self.policy.decision(resp.url, headers),
-            item=ItemMeta(**item.meta) if item.meta else None,
+            item=_item_meta(item.meta),
         )
-        if memory is not None and memory.raw_sha256 == sha:
+        unchanged = memory is not None and memory.raw_sha256 == sha
+        # Listings (API pages, sitemaps, feeds) are remembered too, so a re-crawl asks for them conditionally.
+        page = (
+            PageMemory(memory.version, sha, headers.get("etag"), headers.get("last-modified"), memory.capture)
+            if unchanged and memory is not None
+            else PageMemory(capture.version, sha, headers.get("etag"), headers.get("last-modified"), capture)
+        )
+        if self._discover(resp.body, mtype, resp.url, item, out):
+            return Completion("listing", out.links, out.events, page=page)
+        if mtype not in DOCUMENT_TYPES:
+            self._event(
+                out, resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type"
+            )
+            return Completion("not-document", out.links, out.events)
+        self._documents += 1
+        if unchanged:
             self._event(out, resp.url, "unchanged", "body hash equals the stored version", resp.status)
-            page = PageMemory(memory.version, sha, headers.get("etag"), headers.get("last-modified"), memory.capture)
             return Completion("unchanged", out.links, out.events, page=page)
-        page = PageMemory(capture.version, sha, headers.get("etag"), headers.get("last-modified"), capture)
         return Completion("document", out.links, out.events, capture=capture, page=page)
+
+    def _redirect(
+        self, item: QueueItem, resp: _Response, chain: list[str], conditional: dict[str, str], out: _Outcome
+    ) -> Completion:
+        """A redirect completes its URL and queues the target as a URL of its own, carrying the chain.
+
+        The target then passes the same pattern and robots checks before it is requested, and a target that is
+        also linked directly is fetched once, not once per path that leads to it.
+        """
+        self._store(resp, conditional)
+        chain = [*chain, item.url]
+        nxt = normalize_url(urljoin(item.url, resp.header("location") or ""))
+        self._event(out, item.url, "redirect", f"{resp.status} -> {nxt}", resp.status)
+        if nxt in chain:
+            self._event(out, nxt, "error", "redirect loop: " + " -> ".join([*chain, nxt]))
+            return Completion("error", out.links, out.events)
+        if len(chain) > self.cfg.max_redirects:
+            self._event(
+                out, nxt, "error", f"more than {self.cfg.max_redirects} redirects: " + " -> ".join(chain)
+            )
+            return Completion("error", out.links, out.events)
+        out.links.append((nxt, item.depth, item.via, {**item.meta, "redirect_chain": chain}))
+        return Completion("redirect", out.links, out.events)
 
     def _retry_or_fail(self, item: QueueItem, out: _Outcome, why: str, resp: _Response | None) -> Completion:
         wait = self.cfg.backoff_seconds * (2**item.attempts)
         retry_after = retry_after_seconds(resp.header("retry-after")) if resp is not None else None
         if retry_after is not None:
             if retry_after > self.cfg.max_retry_after_seconds:
-                self._event(out, item.url, "error", f"{why}; Retry-After {retry_after:.0f}s exceeds max_retry_after_seconds")
+                self._event(
+                    out,
+                    item.url,
+                    "error",
+                    f"{why}; Retry-After {retry_after:.0f}s exceeds max_retry_after_seconds",
+                )
                 return Completion("error", out.links, out.events)
             wait = retry_after
         status = resp.status if resp is not None else None
         if item.attempts >= self.cfg.max_retries:
             self._event(out, item.url, "error", f"{why}; gave up after {item.attempts + 1} attempts", status)
             return Completion("error", out.links, out.events)
-        self._event(out, item.url, "retry", f"{why}; attempt {item.attempts + 1}, next in {wait:.1f}s", status)
+        self._event(
+            out, item.url, "retry", f"{why}; attempt {item.attempts + 1}, next in {wait:.1f}s", status
+        )
         return Completion("retry", out.links, out.events, retry_at=time.time() + wait)
 
     # -- main loop ------------------------------------------------------------------------------------------------------
     def run(self) -> None:
-        if not self.resumed:
-            out = _Outcome()
-            for url in self.source.seeds:
-                self._link(out, url, 0, "seed")
-            for url in self.source.sitemaps:
-                self._link(out, url, 0, "sitemap")
-            for url in self.source.feeds:
-                self._link(out, url, 0, "feed")
-            for url in self.source.json_api.start if self.source.json_api else []:
-                self._link(out, url, 0, "api")
-            self.state.enqueue(self.pass_id, out.links)
+        # Always (re)queue the starting points: already-seen URLs are ignored, and a pass killed between its
+        # creation and its first commit must not resume with an empty frontier.
+        out = _Outcome()
+        for url in self.source.seeds:
+            self._link(out, url, 0, "seed")
+        for url in self.source.sitemaps:
+            self._link(out, url, 0, "sitemap")
+        for url in self.source.feeds:
+            self._link(out, url, 0, "feed")
+        for url in self.source.json_api.start if self.source.json_api else []:
+            self._link(out, url, 0, "api")
+        self.state.enqueue(self.pass_id, out.links)
         while (item := self.state.next_item(self.pass_id)) is not None:
             self.state.complete(self.pass_id, self.source.id, item, self._handle(item))
         self.state.finish_pass(self.pass_id)
