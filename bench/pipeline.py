@@ -1,6 +1,7 @@
 """Crawl and processing throughput on the mirror sites, each next to a plain baseline run in the same process.
 
-crawl:   fincorpus WebCrawler (robots.txt, allow/deny, redirects by hand, WARC writing, link discovery), delays off
+crawl:   fincorpus WebCrawler (robots.txt, tdmrep.json, allow/deny, WARC writing, discovery, one catalog-database
+         transaction per URL for the resumable frontier), delays off
          vs. baseline: a bare httpx GET loop over the same final URLs (no robots, no archive, no parsing).
 process: fincorpus process_capture (WARC read-back + sha256 check, decode, trafilatura, normalise, scores, opt-outs)
          vs. baseline: trafilatura.extract() on the same raw bytes (its own decoding).
@@ -22,12 +23,13 @@ import trafilatura
 
 from fincorpus.fixture_server import FixtureServer
 from fincorpus.pipelines.ingest import process_capture
-from fincorpus.sources.archive import WarcArchive, read_raw
+from fincorpus.sources.archive import read_raw
+from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import load_sources
 from fincorpus.sources.web import WebCrawler
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ["regulator", "finnews", "reprint", "lifestyle"]
+SOURCES = ["regulator", "finnews", "reprint", "exchange", "lifestyle"]
 
 
 def main() -> None:
@@ -41,14 +43,17 @@ def main() -> None:
     }
     with FixtureServer(args.data / "sites") as server:
         cfg = sources.crawler.model_copy(update={"proxy": server.proxy_url, "delay_seconds": 0.0})
-        captures = []
+        state = CrawlState(home)
+        passes = []
         t0 = time.perf_counter()
         for sid in SOURCES:
-            with WarcArchive(home, f"raw/bench/{sid}.warc.gz") as archive:
-                crawler = WebCrawler(sources.get(sid), cfg, archive)
-                captures += list(crawler.run())
-                crawler.close()
+            pass_id, _ = state.open_pass(sid)
+            crawler = WebCrawler(sources.get(sid), cfg, home, state, pass_id)
+            crawler.run()
+            crawler.close()
+            passes.append(pass_id)
         ours = time.perf_counter() - t0
+        captures = list(state.captures(passes))
         requests = len(server.requests)
         urls = [c.final_url for c in captures]
         t0 = time.perf_counter()

@@ -49,7 +49,7 @@ class HostileHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802, C901
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         n = HostileHandler.hits[path] = HostileHandler.hits[path] + 1
         page = _html(ARTICLE).encode()

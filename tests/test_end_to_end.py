@@ -69,6 +69,37 @@ def test_allowed_articles_reach_the_snapshot(built: dict, truth: dict, host: str
     assert len(wanted & got) / len(wanted) >= 0.90, sorted(wanted - got)[:10]
 
 
+def test_at_least_99_percent_of_allowed_articles_on_reachable_hosts_are_stored(built: dict, truth: dict) -> None:
+    """Through links, sitemaps, feeds and the exchange JSON API (issue 3)."""
+    wanted = {
+        u
+        for u, t in truth.items()
+        if t["host"] != "blocked.test" and t["kind"] in ("article", "pdf") and t["allowed_by_robots"]["generic"]
+    }
+    stored = {d["canonical_url"] for d in built["docs"] + built["removed"]}
+    assert len(wanted) > 900
+    assert len(wanted & stored) / len(wanted) >= 0.99, sorted(wanted - stored)[:10]
+    via = {d["discovered_via"] for d in built["docs"] if d["source_id"] == "exchange"}
+    assert "api-item" in via
+
+
+def test_exchange_items_carry_the_listing_metadata(built: dict, truth: dict) -> None:
+    items = [d for d in built["docs"] if "/disclosure/" in d["canonical_url"]]
+    assert len(items) >= 230
+    for d in items:
+        t = truth[d["canonical_url"]]
+        assert d["title"] == t["title"] and d["native_id"]
+        assert d["licence_class"] == "exchange-asserted" and "train" in d["usage"]
+
+
+def test_ai_crawler_reservations_are_recorded(built: dict) -> None:
+    society = [d for d in built["docs"] if d["canonical_url"].startswith("http://finnews.test/society/a/")]
+    assert society
+    for d in society:
+        assert d["ai_reserved"] and "CCBot" in d["access"]["ai_disallowed"] and "train" not in d["usage"]
+        assert d["access"]["robots_sha256"] and d["optout_reason"]
+
+
 def test_byte_identical_copies_are_recorded_as_duplicates(built: dict, truth: dict) -> None:
     by_url = {r["canonical_url"]: r for r in built["docs"] + built["removed"]}
     pairs = []
