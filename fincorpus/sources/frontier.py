@@ -47,6 +47,7 @@ _DDL = [
         meta TEXT,
         PRIMARY KEY (pass_id, url))""",
     "CREATE INDEX IF NOT EXISTS crawl_frontier_queue ON crawl_frontier (pass_id, state, seq)",
+    "CREATE INDEX IF NOT EXISTS crawl_frontier_seq ON crawl_frontier (pass_id, seq)",
     """CREATE TABLE IF NOT EXISTS crawl_page (
         source_id TEXT NOT NULL,
         url TEXT NOT NULL,
@@ -188,35 +189,27 @@ class CrawlState:
     def enqueue(
         self, pass_id: str, links: list[tuple[str, int, str, dict[str, Any]]], conn: Any = None
     ) -> int:
-        """Queue URLs not yet seen in this pass; returns how many were new."""
+        """Queue URLs not yet seen in this pass (one batched statement); returns how many rows changed."""
         if not links:
             return 0
 
         def run(c: Any) -> int:
-            seq = c.execute(
-                text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}
-            ).scalar_one()
-            added = 0
-            for url, depth, via, meta in links:
-                res = c.execute(
-                    text(
-                        "INSERT INTO crawl_frontier (pass_id, url, seq, depth, via, state, meta) "
-                        "VALUES (:p, :u, :q, :d, :v, 'queued', :m) ON CONFLICT (pass_id, url) DO UPDATE "
-                        # a listing's metadata (API item, sitemap lastmod) joins a URL a plain link queued first
-                        "SET meta=excluded.meta WHERE crawl_frontier.state='queued' "
-                        "AND crawl_frontier.meta='{}' AND excluded.meta!='{}'"
-                    ),
-                    {
-                        "p": pass_id,
-                        "u": url,
-                        "q": seq + added + 1,
-                        "d": depth,
-                        "v": via,
-                        "m": json.dumps(meta, ensure_ascii=False),
-                    },
-                )
-                added += res.rowcount
-            return added
+            seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+            params = [  # seq only orders the queue, so gaps left by ignored duplicates do not matter
+                {"p": pass_id, "u": url, "q": seq + i, "d": depth, "v": via, "m": json.dumps(meta, ensure_ascii=False)}
+                for i, (url, depth, via, meta) in enumerate(links, 1)
+            ]
+            res = c.execute(
+                text(
+                    "INSERT INTO crawl_frontier (pass_id, url, seq, depth, via, state, meta) "
+                    "VALUES (:p, :u, :q, :d, :v, 'queued', :m) ON CONFLICT (pass_id, url) DO UPDATE "
+                    # a listing's metadata (API item, sitemap lastmod) joins a URL a plain link queued first
+                    "SET meta=excluded.meta WHERE crawl_frontier.state='queued' "
+                    "AND crawl_frontier.meta='{}' AND excluded.meta!='{}'"
+                ),
+                params,
+            )
+            return max(res.rowcount, 0)
 
         if conn is not None:
             return run(conn)
@@ -236,19 +229,22 @@ class CrawlState:
         """The oldest queued URL whose retry time has come; sleeps if only delayed retries remain."""
         while True:
             with self.engine.connect() as c:
-                row = c.execute(
+                row = c.execute(  # served by the (pass_id, state, seq) index
                     text(
-                        "SELECT url, depth, via, attempts, meta, not_before FROM crawl_frontier "
-                        "WHERE pass_id=:p AND state='queued' ORDER BY not_before > :now, seq LIMIT 1"
+                        "SELECT url, depth, via, attempts, meta FROM crawl_frontier "
+                        "WHERE pass_id=:p AND state='queued' AND not_before <= :now ORDER BY seq LIMIT 1"
                     ),
                     {"p": pass_id, "now": time.time()},
                 ).first()
-            if row is None:
+                if row is not None:
+                    return QueueItem(row[0], row[1], row[2], row[3], json.loads(row[4] or "{}"))
+                later = c.execute(
+                    text("SELECT MIN(not_before) FROM crawl_frontier WHERE pass_id=:p AND state='queued'"),
+                    {"p": pass_id},
+                ).scalar_one()
+            if later is None:
                 return None
-            wait = row[5] - time.time()
-            if wait <= 0:
-                return QueueItem(row[0], row[1], row[2], row[3], json.loads(row[4] or "{}"))
-            time.sleep(min(wait, 5.0))
+            time.sleep(min(max(later - time.time(), 0.0), 5.0))
 
     def documents_done(self, pass_id: str) -> int:
         with self.engine.connect() as c:

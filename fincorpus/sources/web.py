@@ -225,6 +225,7 @@ class WebCrawler:
             trust_env=cfg.proxy is None,
         )
         self._documents = state.documents_done(pass_id)
+        self._queued: set[str] = set()
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def _event(
@@ -239,7 +240,10 @@ class WebCrawler:
         self, out: _Outcome, url: str, depth: int, via: str, meta: dict[str, Any] | None = None
     ) -> None:
         url = normalize_url(url)
+        if url in self._queued and not meta:
+            return  # already sent to the frontier by this process (the database dedups across resumes)
         if url.startswith(("http://", "https://")) and self.source.allowed_url(url):
+            self._queued.add(url)
             out.links.append((url, depth, via, meta or {}))
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
