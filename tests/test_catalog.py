@@ -135,7 +135,11 @@ def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
     cat.catalog.create_table(
         "fincorpus.removed",
         schema=pa.schema(
-            [*old_fields, pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]
+            [
+                *old_fields,
+                pa.field("removed_stage", pa.string(), False),
+                pa.field("removed_reason", pa.string(), False),
+            ]
         ),
         properties=props,
     )

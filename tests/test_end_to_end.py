@@ -69,12 +69,16 @@ def test_allowed_articles_reach_the_snapshot(built: dict, truth: dict, host: str
     assert len(wanted & got) / len(wanted) >= 0.90, sorted(wanted - got)[:10]
 
 
-def test_at_least_99_percent_of_allowed_articles_on_reachable_hosts_are_stored(built: dict, truth: dict) -> None:
+def test_at_least_99_percent_of_allowed_articles_on_reachable_hosts_are_stored(
+    built: dict, truth: dict
+) -> None:
     """Through links, sitemaps, feeds and the exchange JSON API (issue 3)."""
     wanted = {
         u
         for u, t in truth.items()
-        if t["host"] != "blocked.test" and t["kind"] in ("article", "pdf") and t["allowed_by_robots"]["generic"]
+        if t["host"] != "blocked.test"
+        and t["kind"] in ("article", "pdf")
+        and t["allowed_by_robots"]["generic"]
     }
     stored = {d["canonical_url"] for d in built["docs"] + built["removed"]}
     assert len(wanted) > 900

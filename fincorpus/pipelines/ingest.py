@@ -32,10 +32,12 @@ from fincorpus.licensing import tag_licence
 from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
 from fincorpus.sources.archive import read_raw
 from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.dataset import RECORD_TYPE, DatasetReader
 from fincorpus.sources.files import FilesReader
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
 from fincorpus.sources.registry import SourcesFile
+from fincorpus.sources.warcfiles import WarcFilesReader
 from fincorpus.sources.web import WebCrawler
 
 
@@ -69,15 +71,17 @@ def crawl_source(
     source = sources.get(source_id)
     state = CrawlState(home)
     pass_id, resumed = state.open_pass(source_id)
+    base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
     if source.kind == "web":
-        reader: WebCrawler | FilesReader = WebCrawler(
+        reader: WebCrawler | FilesReader | WarcFilesReader | DatasetReader = WebCrawler(
             source, sources.crawler, home, state, pass_id, resumed=resumed, progress=progress
         )
     elif source.kind == "files":
-        base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
         reader = FilesReader(source, home, state, pass_id, base_dir, resumed=resumed)
+    elif source.kind == "warc":
+        reader = WarcFilesReader(source, home, state, pass_id, base_dir)
     else:
-        raise ValueError(f"source {source_id!r}: kind {source.kind!r} has no connector yet")
+        reader = DatasetReader(source, home, state, pass_id, base_dir)
     try:
         reader.run()
     finally:
@@ -107,11 +111,24 @@ def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
 # -- process (cleaning) ----------------------------------------------------------------------------------------
 
 
-def _extract(capture: Capture, body: bytes) -> tuple[Extracted, dict[str, Any], str | None]:
+def _extract(
+    capture: Capture, body: bytes, sources: SourcesFile
+) -> tuple[Extracted, dict[str, Any], str | None]:
     """Returns the extraction, the decode facts and the decoded HTML (for opt-out meta tags)."""
     ctype = capture.headers.get("content-type")
     if capture.content_type == "application/pdf":
         return extract_pdf(body), {"charset": None, "charset_source": "binary"}, None
+    if capture.content_type == RECORD_TYPE:
+        source = sources.get(capture.source_id)
+        assert source.dataset is not None
+        row = json.loads(body)
+        text = row.get(source.dataset.text)
+        if not isinstance(text, str):
+            raise ExtractionError(f"column {source.dataset.text!r} is not text in this row")
+        extracted = Extracted(
+            text, capture.item.title if capture.item else None, None, "dataset-column", source.dataset.text
+        )
+        return extracted, {"charset": "utf-8", "charset_source": "dataset"}, None
     decoded = decode_bytes(body, ctype)
     facts = {"charset": decoded.charset, "charset_source": decoded.source}
     if capture.content_type == "text/plain":
@@ -128,9 +145,9 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
     if hashlib.sha256(raw.body).hexdigest() != capture.raw_sha256:
         raise RuntimeError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
     row: dict[str, Any] = {
-        # Files are identified by their path in the folder; web documents (API items too) by their URL.
+        # Files and dataset rows are identified by their own id; web documents (API items too) by their URL.
         "doc_id": doc_id_from_native(source.id, native)
-        if source.kind == "files" and native
+        if source.kind in ("files", "dataset") and native
         else doc_id_from_url(capture.final_url),
         "native_id": native,
         "version": capture.version,
@@ -160,7 +177,7 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         ],
     }
     try:
-        extracted, facts, html = _extract(capture, raw.body)
+        extracted, facts, html = _extract(capture, raw.body, sources)
     except ExtractionError as exc:
         row.update(removed_stage="extract", removed_reason=str(exc), text=None)
         row["steps"].append({"step": "extract", "detail": f"failed: {exc}"})

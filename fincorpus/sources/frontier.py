@@ -194,9 +194,18 @@ class CrawlState:
             return 0
 
         def run(c: Any) -> int:
-            seq = c.execute(text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}).scalar_one()
+            seq = c.execute(
+                text("SELECT COALESCE(MAX(seq), 0) FROM crawl_frontier WHERE pass_id=:p"), {"p": pass_id}
+            ).scalar_one()
             params = [  # seq only orders the queue, so gaps left by ignored duplicates do not matter
-                {"p": pass_id, "u": url, "q": seq + i, "d": depth, "v": via, "m": json.dumps(meta, ensure_ascii=False)}
+                {
+                    "p": pass_id,
+                    "u": url,
+                    "q": seq + i,
+                    "d": depth,
+                    "v": via,
+                    "m": json.dumps(meta, ensure_ascii=False),
+                }
                 for i, (url, depth, via, meta) in enumerate(links, 1)
             ]
             res = c.execute(
@@ -307,6 +316,26 @@ class CrawlState:
                     },
                 )
             self._log(c, pass_id, done.events)
+
+    def record(self, pass_id: str, source_id: str, url: str, via: str, done: Completion) -> None:
+        """Commit the result for a URL that was never queued (records read from files), in one transaction."""
+        with self.engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO crawl_frontier (pass_id, url, seq, depth, via, state, meta) VALUES "
+                    "(:p, :u, (SELECT COALESCE(MAX(seq), 0) + 1 FROM crawl_frontier WHERE pass_id=:p), 0, :v, 'queued', '{}') "
+                    "ON CONFLICT (pass_id, url) DO NOTHING"
+                ),
+                {"p": pass_id, "u": url, "v": via},
+            )
+        self.complete(pass_id, source_id, QueueItem(url, 0, via, 0, {}), done)
+
+    def done_urls(self, pass_id: str) -> set[str]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text("SELECT url FROM crawl_frontier WHERE pass_id=:p AND state='done'"), {"p": pass_id}
+            )
+            return {r[0] for r in rows}
 
     def log(self, pass_id: str, events: list[CrawlEvent]) -> None:
         with self.engine.begin() as c:

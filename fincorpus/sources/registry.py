@@ -127,6 +127,25 @@ class JsonApiConfig(_Strict):
         return v
 
 
+class DatasetConfig(_Strict):
+    """Rows of a Parquet/JSONL file, a folder of them, a `datasets` folder saved with save_to_disk, or a Hub name."""
+
+    path: str | None = None  # file or folder, relative to the sources file
+    hub: str | None = None  # a Hugging Face Hub dataset name (needs network at ingest time)
+    split: str = "train"
+    text: str = "text"  # column mapping: which column holds what
+    id: str | None = None
+    url: str | None = None
+    title: str | None = None
+    published: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> DatasetConfig:
+        if bool(self.path) == bool(self.hub):
+            raise ValueError("give exactly one of 'path' (local files) or 'hub' (a Hub dataset name)")
+        return self
+
+
 class SourceConfig(_Strict):
     id: Annotated[str, Field(pattern=SOURCE_ID_RE)]
     name: str
@@ -143,6 +162,8 @@ class SourceConfig(_Strict):
     max_pages: Annotated[int, Field(gt=0)] = 2000
     max_depth: Annotated[int, Field(ge=0)] = 20
     path: str | None = None  # files: a folder of .html/.htm/.txt/.pdf files
+    paths: list[str] = []  # warc: WARC/WARC.gz files or glob patterns, relative to the sources file
+    dataset: DatasetConfig | None = None  # dataset: where the rows are and which column is what
     licence: str
     legal_basis: str
     licence_overrides: list[LicenceOverride] = []
@@ -179,10 +200,10 @@ class SourceConfig(_Strict):
             raise ValueError("a web source needs at least one of seeds, sitemaps, feeds or json_api")
         if self.kind == "files" and not self.path:
             raise ValueError("a files source needs 'path' (a folder of .html, .txt or .pdf files)")
-        if self.kind in ("warc", "dataset") and self.enabled:
-            raise ValueError(
-                f"kind {self.kind!r} is not implemented yet; set enabled: false with a disabled_reason"
-            )
+        if self.kind == "warc" and not self.paths:
+            raise ValueError("a warc source needs 'paths' (WARC files or glob patterns)")
+        if self.kind == "dataset" and self.dataset is None:
+            raise ValueError("a dataset source needs a 'dataset' block (path or hub, and the text column)")
         if not self.enabled and not self.disabled_reason:
             raise ValueError("a disabled source needs a disabled_reason")
         return self
@@ -200,6 +221,8 @@ class SourceConfig(_Strict):
             return False
         if self.allow:
             return any(re.search(p, url) for p in self.allow)
+        if self.kind != "web":
+            return True  # warc, files and dataset sources are bounded by their inputs
         starts = self.seeds + self.sitemaps + self.feeds + (self.json_api.start if self.json_api else [])
         hosts = {re.match(r"^https?://([^/]+)", s).group(1) for s in starts}  # type: ignore[union-attr]
         m = re.match(r"^https?://([^/]+)", url)
