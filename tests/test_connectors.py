@@ -157,7 +157,7 @@ def test_dataset_saved_with_datasets_and_bad_mapping(tmp_path: Path, home: Path)
             .replace("id: saved", "id: saved2"),
         )
     )
-    with pytest.raises(ValueError, match="column 'content' .* not in the data"):
+    with pytest.raises(ValueError, match=r"column 'content' .* not in the data"):
         crawl_source(bad, "saved2", home)
     with pytest.raises(SourcesError, match="exactly one of 'path'"):
         load_sources(

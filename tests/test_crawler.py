@@ -159,3 +159,60 @@ def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
     assert elapsed >= 0.2 * 7 * 0.95  # one request per host per delay
     assert any(e.outcome == "error" and "max_body_bytes" in e.detail for e in events)
     assert len(captures) == 6  # the oversized page failed, the crawl went on
+
+
+def test_json_api_with_page_and_item_templates_and_json_documents(tmp_path: Path, home: Path) -> None:
+    """The shape of NFRA-style sites: numbered list pages, items that give an id, JSON detail documents."""
+    import json
+
+    from fincorpus.pipelines.ingest import process_capture
+    from fincorpus.sources.registry import SourcesFile
+
+    body = "<p>" + "为进一步规范银行保险机构关联交易行为，防范关联交易风险，制定本办法。" * 3 + "</p>"
+    files = {
+        "robots.txt": "User-agent: *\nAllow: /\n",
+        "api/list-1.json": json.dumps(
+            {"data": {"rows": [{"docId": 11, "docTitle": "办法一"}, {"docId": 12, "docTitle": "办法二"}]}}
+        ),
+        "api/list-2.json": json.dumps({"data": {"rows": [{"docId": 13, "docTitle": "办法三"}]}}),
+        "api/list-3.json": json.dumps({"data": {"rows": []}}),
+    }
+    for i in (11, 12, 13):
+        files[f"detail/{i}.json"] = json.dumps(
+            {
+                "data": {
+                    "docClob": body,
+                    "docTitle": f"文件{i}",
+                    "publishDate": f"2024-03-0{i - 10} 10:00:00",
+                }
+            },
+            ensure_ascii=False,
+        )
+    root = write_site(tmp_path / "sites", "nfra.test", files)
+    src = source(
+        seeds=[],
+        json_api={
+            "start": ["http://nfra.test/api/list-1.json"],
+            "items": "data.rows",
+            "item_url": None,
+            "item_url_template": "/detail/{docId}.json",
+            "next": None,
+            "page_template": "/api/list-{page}.json",
+            "title": "docTitle",
+            "native_id": "docId",
+        },
+        json_document={"html": "data.docClob", "title": "data.docTitle", "published": "data.publishDate"},
+    )
+    captures, events, requests = crawl(root, home, src, tdmrep=False)
+    assert sorted(c.final_url for c in captures) == [
+        f"http://nfra.test/detail/{i}.json" for i in (11, 12, 13)
+    ]
+    assert [r["path"] for r in requests if r["path"].startswith("/api/")] == [
+        f"/api/list-{n}.json" for n in (1, 2, 3)
+    ]
+    assert sum(1 for e in events if e.outcome == "api-page") == 3
+    sources = SourcesFile(crawler=CrawlerConfig(), sources=[src])
+    row = process_capture(next(c for c in captures if c.final_url.endswith("/12.json")), sources, home, "r")
+    assert row["title"] == "办法二"  # the listing's title wins over the detail's
+    assert "规范银行保险机构关联交易行为" in row["text"] and row["extractor"] == "trafilatura+json"
+    assert row["native_id"] == "12" and row["published_at"].isoformat() == "2024-03-02T02:00:00+00:00"

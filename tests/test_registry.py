@@ -104,3 +104,16 @@ def test_licence_overrides_pick_the_first_match(tmp_path: Path) -> None:
     src = load_sources(write(tmp_path, text)).get("regulator")
     assert src.licence_for("http://regulator.test/xxpl/a.pdf") == ("unknown", "attachments")
     assert src.licence_for("http://regulator.test/zcfg/a.html")[0] == "cn-art5-official"
+
+
+def test_real_sources_file_is_valid_and_uses_tested_connectors() -> None:
+    sf = load_sources(Path(__file__).resolve().parent.parent / "sources" / "real.yaml")
+    ids = set(sf.ids())
+    assert {"pbc", "nfra", "csrc", "sse-bulletin", "cninfo", "sh-gov-policy", "sh-jrj"} <= ids
+    for s in sf.sources:
+        assert s.kind == "web" and s.licence and s.legal_basis
+        if not s.enabled:
+            assert s.disabled_reason and len(s.disabled_reason) > 40
+    assert sf.get("sse-bulletin").headers["Referer"] == "http://www.sse.com.cn/"
+    assert sf.get("nfra").json_document is not None
+    assert sf.crawler.delay_seconds >= 2

@@ -38,7 +38,7 @@ from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
 from fincorpus.sources.registry import SourcesFile
 from fincorpus.sources.warcfiles import WarcFilesReader
-from fincorpus.sources.web import WebCrawler
+from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -118,6 +118,8 @@ def _extract(
     ctype = capture.headers.get("content-type")
     if capture.content_type == "application/pdf":
         return extract_pdf(body), {"charset": None, "charset_source": "binary"}, None
+    if capture.content_type in JSON_TYPES:
+        return _extract_json_document(capture, body, sources)
     if capture.content_type == RECORD_TYPE:
         source = sources.get(capture.source_id)
         assert source.dataset is not None
@@ -134,6 +136,34 @@ def _extract(
     if capture.content_type == "text/plain":
         return extract_plain(decoded.text), facts, None
     return extract_html(decoded.text, capture.final_url), facts, decoded.text
+
+
+def _extract_json_document(
+    capture: Capture, body: bytes, sources: SourcesFile
+) -> tuple[Extracted, dict[str, Any], str | None]:
+    """A JSON detail response: the body field is HTML (extracted like a page) or plain text."""
+    spec = sources.get(capture.source_id).json_document
+    if spec is None:
+        raise ExtractionError("JSON response but the source declares no json_document mapping")
+    decoded = decode_bytes(body, capture.headers.get("content-type"))
+    try:
+        data = json.loads(decoded.text)
+    except json.JSONDecodeError as exc:
+        raise ExtractionError(f"invalid JSON document: {exc}") from exc
+    value = dotted(data, spec.html or spec.text)
+    if not isinstance(value, str) or not value.strip():
+        raise ExtractionError(f"JSON document has no text at {spec.html or spec.text!r}")
+    ex = extract_html(value, capture.final_url) if spec.html else extract_plain(value)
+    title = dotted(data, spec.title)
+    published = dotted(data, spec.published)
+    ex = Extracted(
+        ex.text,
+        str(title) if title else ex.title,
+        parse_date(str(published)) if published else ex.published_at,
+        ex.extractor + "+json",
+        ex.extractor_version,
+    )
+    return ex, {"charset": decoded.charset, "charset_source": decoded.source}, None
 
 
 def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:

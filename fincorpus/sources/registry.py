@@ -103,15 +103,22 @@ def _compile_all(patterns: list[str]) -> list[str]:
 
 
 class JsonApiConfig(_Strict):
-    """A paginated JSON listing: where the items are, which field is the document URL, how to find the next page.
+    """A paginated JSON listing: where the items are, how an item gives its document URL, how to find the next page.
 
-    Paths are dotted (``data.items``); URLs may be relative to the API page.
+    Paths are dotted (``data.rows``); URLs may be relative to the API page. An item's URL comes from a field
+    (``item_url``) or a template filled with the item's fields (``item_url_template: "/detail/{docId}.json"``). The
+    next page comes from a field (``next``) or a template with ``{page}`` (``page_template``), followed until a page
+    has no items or ``max_api_pages`` is reached.
     """
 
     start: list[str]
     items: str = "items"
-    item_url: str = "url"
+    item_url: str | None = "url"
+    item_url_template: str | None = None
     next: str | None = "next"
+    page_template: str | None = None
+    first_page: int = 1
+    max_api_pages: Annotated[int, Field(gt=0)] = 1000
     title: str | None = "title"
     published: str | None = None
     native_id: str | None = None
@@ -125,6 +132,28 @@ class JsonApiConfig(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"{url!r} is not an absolute http(s) URL")
         return v
+
+    @field_validator("page_template")
+    @classmethod
+    def _page_placeholder(cls, v: str | None) -> str | None:
+        if v is not None and "{page}" not in v:
+            raise ValueError("must contain {page}")
+        return v
+
+
+class JsonDocumentConfig(_Strict):
+    """JSON detail responses that are documents: which dotted field holds the HTML or text, title and date."""
+
+    html: str | None = None
+    text: str | None = None
+    title: str | None = None
+    published: str | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> JsonDocumentConfig:
+        if bool(self.html) == bool(self.text):
+            raise ValueError("give exactly one of 'html' or 'text' (the dotted path of the body field)")
+        return self
 
 
 class DatasetConfig(_Strict):
@@ -156,6 +185,7 @@ class SourceConfig(_Strict):
     sitemaps: list[str] = []
     feeds: list[str] = []
     json_api: JsonApiConfig | None = None
+    json_document: JsonDocumentConfig | None = None  # JSON responses (not listing pages) that are documents
     headers: dict[str, str] = {}  # extra request headers, e.g. a Referer some disclosure sites require
     allow: list[str] = []
     deny: list[str] = []

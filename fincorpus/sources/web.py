@@ -31,6 +31,7 @@ from fincorpus.sources.policy import HostPolicy, HostRules, host_of, parse_tdmre
 from fincorpus.sources.registry import CrawlerConfig, JsonApiConfig, SourceConfig
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")
+JSON_TYPES = ("application/json", "text/json", "application/javascript")
 XML_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml")
 FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -112,7 +113,7 @@ def feed_item_links(root: lxml.etree._Element) -> list[str]:
     return list(dict.fromkeys(links))
 
 
-def _dotted(data: Any, path: str | None) -> Any:
+def dotted(data: Any, path: str | None) -> Any:
     if path is None:
         return None
     for part in path.split("."):
@@ -122,24 +123,34 @@ def _dotted(data: Any, path: str | None) -> Any:
     return data
 
 
-def json_api_links(api: JsonApiConfig, page_url: str, body: bytes, depth: int) -> tuple[list[Link], str]:
+def json_api_links(
+    api: JsonApiConfig, page_url: str, body: bytes, depth: int, page_no: int | None = None
+) -> tuple[list[Link], str]:
     """Document links (with listing metadata) and the next page of one JSON API page; detail says what was found."""
     try:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return [], f"not JSON: {exc}"
-    items = _dotted(data, api.items)
+    items = dotted(data, api.items)
     if not isinstance(items, list):
         return [], f"no list at {api.items!r}"
     links: list[Link] = []
     for item in items:
-        url = _dotted(item, api.item_url)
+        if not isinstance(item, dict):
+            continue
+        if api.item_url_template:
+            try:
+                url = api.item_url_template.format(**item)
+            except (KeyError, IndexError, ValueError):
+                continue
+        else:
+            url = dotted(item, api.item_url)
         if not isinstance(url, str) or not url:
             continue
         meta = {
-            "title": _str(_dotted(item, api.title)),
-            "published": _str(_dotted(item, api.published)),
-            "native_id": _str(_dotted(item, api.native_id)),
+            "title": _str(dotted(item, api.title)),
+            "published": _str(dotted(item, api.published)),
+            "native_id": _str(dotted(item, api.native_id)),
         }
         links.append(
             (
@@ -149,10 +160,19 @@ def json_api_links(api: JsonApiConfig, page_url: str, body: bytes, depth: int) -
                 {k: v for k, v in meta.items() if v},
             )
         )
-    nxt = _dotted(data, api.next)
-    if isinstance(nxt, str) and nxt:
-        links.append((normalize_url(urljoin(page_url, nxt)), depth, "api", {}))
-    return links, f"{len(items)} items" + (", next page" if isinstance(nxt, str) and nxt else "")
+    nxt = None
+    if api.page_template:
+        page = page_no if page_no is not None else api.first_page
+        if items and page - api.first_page + 1 < api.max_api_pages:
+            nxt = api.page_template.format(page=page + 1)
+            links.append((normalize_url(urljoin(page_url, nxt)), depth, "api", {"api_page": page + 1}))
+    else:
+        nxt = dotted(data, api.next)
+        if isinstance(nxt, str) and nxt:
+            links.append((normalize_url(urljoin(page_url, nxt)), depth, "api", {}))
+        else:
+            nxt = None
+    return links, f"{len(items)} items" + (", next page" if nxt else "")
 
 
 def _item_meta(meta: dict[str, Any]) -> ItemMeta | None:
@@ -393,7 +413,9 @@ class WebCrawler:
     def _discover(self, body: bytes, mtype: str, page_url: str, item: QueueItem, out: _Outcome) -> bool:
         """Queue what a body links to; True if the body was a listing only (API page, sitemap, feed)."""
         if item.via == "api" and self.source.json_api is not None:
-            links, detail = json_api_links(self.source.json_api, page_url, body, item.depth)
+            links, detail = json_api_links(
+                self.source.json_api, page_url, body, item.depth, item.meta.get("api_page")
+            )
             for url, depth, via, meta in links:
                 self._link(out, url, depth, via, meta)
             self._event(out, page_url, "api-page", detail)
@@ -483,7 +505,8 @@ class WebCrawler:
         )
         if self._discover(resp.body, mtype, resp.url, item, out):
             return Completion("listing", out.links, out.events, page=page)
-        if mtype not in DOCUMENT_TYPES:
+        is_json_doc = self.source.json_document is not None and mtype in JSON_TYPES
+        if mtype not in DOCUMENT_TYPES and not is_json_doc:
             self._event(
                 out, resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type"
             )
