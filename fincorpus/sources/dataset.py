@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
-from fincorpus.sources.frontier import Completion, CrawlState, PageMemory
+from fincorpus.sources.base import CrawlEvent, ItemMeta
+from fincorpus.sources.frontier import Completion, CrawlState, stored_version
 from fincorpus.sources.registry import DatasetConfig, SourceConfig
 
 RECORD_TYPE = "application/x-fincorpus-record+json"
@@ -115,33 +115,23 @@ class DatasetReader:
         rec = self.archive.write_resource(url=url, fetched_at=now, content_type=RECORD_TYPE, body=body)
         cfg = self.cfg
         published = row.get(cfg.published) if cfg.published else None
-        capture = Capture(
+        event = CrawlEvent(url, "fetched", "dataset row", None, now.isoformat(), {"raw_ref": rec.raw_ref})
+        item = ItemMeta(
+            title=str(row[cfg.title]) if cfg.title and row.get(cfg.title) else None,
+            published=str(_jsonable(published)) if published else None,
+            native_id=native,
+        )
+        return stored_version(
             source_id=self.source.id,
             url=url,
-            final_url=url,
-            status=200,
             content_type=RECORD_TYPE,
             headers={"content-type": RECORD_TYPE},
             fetched_at=now,
-            raw_ref=rec.raw_ref,
-            raw_sha256=rec.raw_sha256,
-            warc_record_id=rec.record_id,
-            discovered_via="dataset",
-            version=memory.version + 1 if memory else 1,
-            previous_raw_ref=memory.capture.raw_ref if memory else None,
-            item=ItemMeta(
-                title=str(row[cfg.title]) if cfg.title and row.get(cfg.title) else None,
-                published=str(_jsonable(published)) if published else None,
-                native_id=native,
-            ),
-        )
-        event = CrawlEvent(url, "fetched", "dataset row", None, now.isoformat(), {"raw_ref": rec.raw_ref})
-        return Completion(
-            "document",
-            [],
-            [event],
-            capture=capture,
-            page=PageMemory(capture.version, sha, None, None, capture),
+            record=rec,
+            via="dataset",
+            memory=memory,
+            event=event,
+            item=item,
         )
 
     def close(self) -> None:

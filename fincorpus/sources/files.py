@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
-from fincorpus.sources.frontier import Completion, CrawlState, PageMemory, QueueItem
+from fincorpus.sources.base import CrawlEvent, ItemMeta
+from fincorpus.sources.frontier import Completion, CrawlState, QueueItem, stored_version
 from fincorpus.sources.registry import SourceConfig
 
 FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain", ".pdf": "application/pdf"}
@@ -95,29 +95,18 @@ class FilesReader:
                 page=memory,
             )
         rec = self.archive.write_resource(url=item.url, fetched_at=now, content_type=ctype, body=body)
-        capture = Capture(
+        event = CrawlEvent(item.url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
+        return stored_version(
             source_id=self.source.id,
             url=item.url,
-            final_url=item.url,
-            status=200,
             content_type=ctype,
             headers={"content-type": ctype},
             fetched_at=now,
-            raw_ref=rec.raw_ref,
-            raw_sha256=rec.raw_sha256,
-            warc_record_id=rec.record_id,
-            discovered_via="file",
-            version=memory.version + 1 if memory else 1,
-            previous_raw_ref=memory.capture.raw_ref if memory else None,
+            record=rec,
+            via="file",
+            memory=memory,
+            event=event,
             item=ItemMeta(native_id=item.meta.get("native_id")),
-        )
-        event = CrawlEvent(item.url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
-        return Completion(
-            "document",
-            [],
-            [event],
-            capture=capture,
-            page=PageMemory(capture.version, rec.raw_sha256, None, None, capture),
         )
 
     def close(self) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 
-from fincorpus.sources.base import Capture, CrawlEvent
+from fincorpus.sources.archive import StoredRecord
+from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS crawl_pass (
@@ -120,6 +121,40 @@ class Completion:
     capture: Capture | None = None  # a new or changed document body
     page: PageMemory | None = None  # the URL's new memory (also for 304/unchanged: refreshed validators)
     retry_at: float | None = None  # requeue instead of finishing
+
+
+def stored_version(
+    *,
+    source_id: str,
+    url: str,
+    content_type: str,
+    headers: dict[str, str],
+    fetched_at: datetime,
+    record: StoredRecord,
+    via: str,
+    memory: PageMemory | None,
+    event: CrawlEvent,
+    item: ItemMeta | None = None,
+) -> Completion:
+    """The completion for a new body read from a file, a foreign WARC or a dataset: the URL's next version."""
+    capture = Capture(
+        source_id=source_id,
+        url=url,
+        final_url=url,
+        status=200,
+        content_type=content_type,
+        headers=headers,
+        fetched_at=fetched_at,
+        raw_ref=record.raw_ref,
+        raw_sha256=record.raw_sha256,
+        warc_record_id=record.record_id,
+        discovered_via=via,
+        version=memory.version + 1 if memory else 1,
+        previous_raw_ref=memory.capture.raw_ref if memory else None,
+        item=item,
+    )
+    page = PageMemory(capture.version, record.raw_sha256, None, None, capture)
+    return Completion("document", [], [event], capture=capture, page=page)
 
 
 class CrawlState:

@@ -15,8 +15,8 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 
 from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import Capture, CrawlEvent
-from fincorpus.sources.frontier import Completion, CrawlState, PageMemory
+from fincorpus.sources.base import CrawlEvent
+from fincorpus.sources.frontier import Completion, CrawlState, stored_version
 from fincorpus.sources.registry import SourceConfig
 from fincorpus.sources.web import DOCUMENT_TYPES, media_type, normalize_url
 
@@ -113,27 +113,16 @@ class WarcFilesReader:
         )
         if memory is not None and memory.raw_sha256 == sha:
             return Completion("unchanged", [], [event], page=memory)
-        capture = Capture(
+        return stored_version(
             source_id=self.source.id,
             url=url,
-            final_url=url,
-            status=200,
             content_type=mtype,
             headers={k.lower(): v for k, v in headers},
             fetched_at=fetched_at,
-            raw_ref=rec.raw_ref,
-            raw_sha256=sha,
-            warc_record_id=rec.record_id,
-            discovered_via=origin,
-            version=memory.version + 1 if memory else 1,
-            previous_raw_ref=memory.capture.raw_ref if memory else None,
-        )
-        return Completion(
-            "document",
-            [],
-            [event],
-            capture=capture,
-            page=PageMemory(capture.version, sha, None, None, capture),
+            record=rec,
+            via=origin,
+            memory=memory,
+            event=event,
         )
 
     def close(self) -> None:
