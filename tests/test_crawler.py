@@ -216,3 +216,34 @@ def test_json_api_with_page_and_item_templates_and_json_documents(tmp_path: Path
     assert row["title"] == "办法二"  # the listing's title wins over the detail's
     assert "规范银行保险机构关联交易行为" in row["text"] and row["extractor"] == "trafilatura+json"
     assert row["native_id"] == "12" and row["published_at"].isoformat() == "2024-03-02T02:00:00+00:00"
+
+
+def test_host_delay_holds_across_sources_and_threads(tmp_path: Path, home: Path) -> None:
+    """Two sources on one host, crawled at the same time, still send one request per delay to that host."""
+    from threading import Thread as T
+
+    root = write_site(
+        tmp_path / "sites",
+        "a.test",
+        {
+            "index.html": page("首页", "", [f"/{i}.html" for i in range(4)]),
+            **{f"{i}.html": page(str(i), ARTICLE) for i in range(4)},
+        },
+    )
+    with FixtureServer(root) as srv:
+        cfg = CrawlerConfig(proxy=srv.proxy_url, delay_seconds=0.25, tdmrep=False)
+
+        def run(sid: str) -> None:
+            state = CrawlState(home)
+            pass_id, _ = state.open_pass(sid)
+            WebCrawler(source(id=sid), cfg, home, state, pass_id).run()
+
+        threads = [T(target=run, args=(sid,)) for sid in ("one", "two")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stamps = sorted(r["ts"] for r in srv.requests)
+    assert len(stamps) == 12  # 2 x (robots + home + 4 pages)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 0.25 * 0.9, gaps

@@ -64,6 +64,9 @@ _DDL = [
         url TEXT NOT NULL,
         capture TEXT NOT NULL,
         PRIMARY KEY (pass_id, url))""",
+    """CREATE TABLE IF NOT EXISTS crawl_host (
+        host TEXT PRIMARY KEY,
+        next_at REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS crawl_event (
         pass_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
@@ -219,6 +222,25 @@ class CrawlState:
                     text("UPDATE crawl_pass SET state='staged', run_id=:r WHERE pass_id=:p"),
                     {"p": p, "r": run_id},
                 )
+
+    # -- per-host politeness (shared by every crawler, thread and process using this catalog) --------------------
+    def reserve_host(self, host: str, delay: float) -> float:
+        """Claim the next request slot of ``host``; returns 0 when claimed, else seconds to wait before asking again."""
+        now = time.time()
+        with self.engine.begin() as c:
+            c.execute(
+                text("INSERT INTO crawl_host VALUES (:h, 0) ON CONFLICT (host) DO NOTHING"), {"h": host}
+            )
+            claimed = c.execute(
+                text("UPDATE crawl_host SET next_at=:n WHERE host=:h AND next_at <= :now"),
+                {"h": host, "n": now + delay, "now": now},
+            ).rowcount
+            if claimed:
+                return 0.0
+            next_at = c.execute(
+                text("SELECT next_at FROM crawl_host WHERE host=:h"), {"h": host}
+            ).scalar_one()
+        return max(next_at - now, 0.001)
 
     # -- frontier --------------------------------------------------------------------------------------------
     def enqueue(

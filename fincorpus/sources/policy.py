@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -74,7 +73,6 @@ class HostPolicy:
     def __init__(self, cfg: CrawlerConfig) -> None:
         self.cfg = cfg
         self._hosts: dict[str, HostRules] = {}
-        self._last_request: dict[str, float] = {}
 
     def known(self, host: str) -> bool:
         return host in self._hosts
@@ -85,16 +83,11 @@ class HostPolicy:
     def set_tdm(self, host: str, tdm: list[TdmRule]) -> None:
         self._hosts[host].tdm = tdm
 
-    def wait_turn(self, host: str) -> None:
+    def delay_for(self, host: str) -> float:
+        """Seconds between two requests to ``host``: ours, or the robots.txt Crawl-delay if larger (capped)."""
         rules = self._hosts.get(host)
         robots_delay = rules.robots.crawl_delay(self.cfg.robots_token) if rules and rules.robots else None
-        delay = max(self.cfg.delay_seconds, min(robots_delay or 0.0, self.cfg.max_crawl_delay_seconds))
-        last = self._last_request.get(host)
-        if last is not None:
-            remaining = last + delay - time.monotonic()
-            if remaining > 0:
-                time.sleep(remaining)
-        self._last_request[host] = time.monotonic()
+        return max(self.cfg.delay_seconds, min(robots_delay or 0.0, self.cfg.max_crawl_delay_seconds))
 
     def allowed(self, url: str) -> tuple[bool, str]:
         r = self._hosts[host_of(url)]

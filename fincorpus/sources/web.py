@@ -268,7 +268,13 @@ class WebCrawler:
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
     def _request(self, url: str, extra_headers: dict[str, str] | None = None) -> _Response:
-        self.policy.wait_turn(host_of(url))
+        host = host_of(url)
+        delay = self.policy.delay_for(host)
+        if (
+            delay > 0
+        ):  # the slot schedule lives in the catalog database, so it holds across sources and workers
+            while (wait := self.state.reserve_host(host, delay)) > 0:
+                time.sleep(wait)
         fetched_at = datetime.now(UTC)
         started = time.monotonic()
         with self._client.stream("GET", url, headers=extra_headers or None) as r:
