@@ -1,3 +1,4 @@
+import itertools
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -245,5 +246,5 @@ def test_host_delay_holds_across_sources_and_threads(tmp_path: Path, home: Path)
             t.join()
         stamps = sorted(r["ts"] for r in srv.requests)
     assert len(stamps) == 12  # 2 x (robots + home + 4 pages)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.25 * 0.9, gaps
