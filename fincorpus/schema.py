@@ -92,6 +92,11 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     ),
     _f("previous_raw_ref", pa.string(), doc="raw_ref of the previous version's bytes, null for version 1"),
     _f("redirect_chain", pa.list_(pa.string()), doc="URLs that redirected to canonical_url, in order"),
+    _f(
+        "rel_canonical",
+        pa.string(),
+        doc="the page's own <link rel=canonical> (recorded, not trusted for identity)",
+    ),
     _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),
     _f("http_status", pa.int16(), doc="HTTP status of the final response (200 for files)"),
     _f("content_type", pa.string(), doc="media type without parameters"),

@@ -248,3 +248,22 @@ def test_host_delay_holds_across_sources_and_threads(tmp_path: Path, home: Path)
     assert len(stamps) == 12  # 2 x (robots + home + 4 pages)
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.25 * 0.9, gaps
+
+
+def test_url_normalisation_and_rel_canonical(tmp_path: Path, home: Path) -> None:
+    from fincorpus.pipelines.ingest import rel_canonical
+
+    assert normalize_url("http://a.test/p?b=2&a=1&utm_source=wx#top") == "http://a.test/p?a=1&b=2"
+    html = '<html><head><link rel="canonical" href="/news/1.html?utm_medium=x"></head></html>'
+    assert rel_canonical(html, "http://a.test/m/1.html") == "http://a.test/news/1.html"
+    assert rel_canonical("<html></html>", "http://a.test/") is None
+    root = write_site(
+        tmp_path / "sites",
+        "a.test",
+        {
+            "index.html": '<html><head><link rel="canonical" href="/canon.html"></head><body>x</body></html>',
+            "canon.html": page("c", ARTICLE),
+        },
+    )
+    captures, _, _ = crawl(root, home, source(), tdmrep=False)
+    assert {c.discovered_via for c in captures} == {"seed", "canonical"}

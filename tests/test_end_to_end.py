@@ -171,3 +171,18 @@ def test_second_ingest_of_unchanged_sites_changes_no_document(built: dict, data_
     before = {r["doc_id"]: r["text_sha256"] for r in cat.read("e2e").to_pylist()}
     after = {r["doc_id"]: r["text_sha256"] for r in cat.read("e2e-again").to_pylist()}
     assert after == before  # same ids, same texts: a re-crawl is idempotent
+
+
+def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: dict) -> None:
+    """The fixture server is stopped: reprocess must read only the WARC records."""
+    import flows
+
+    summary = flows.reprocess_flow(str(DEMO_SOURCES), ["regulator", "reprint"], str(built["home"]))
+    staged = pq.read_table(Path(summary["path"]) / "documents.parquet").to_pylist()
+    published = {d["doc_id"]: d for d in built["docs"] if d["source_id"] in ("regulator", "reprint")}
+    assert summary["crawl"]["regulator"]["stored"] > 80
+    extra = {d["doc_id"]: d["canonical_url"] for d in staged if d["doc_id"] not in published}
+    assert {d["doc_id"] for d in staged} == set(published), extra
+    for d in staged:
+        assert d["text_sha256"] == published[d["doc_id"]]["text_sha256"]
+        assert d["raw_ref"] == published[d["doc_id"]]["raw_ref"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from fincorpus.cleaning import normalize
 from fincorpus.cleaning.decode import decode_bytes
@@ -38,7 +40,7 @@ from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
 from fincorpus.sources.registry import SourcesFile
 from fincorpus.sources.warcfiles import WarcFilesReader
-from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted
+from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted, normalize_url
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -166,6 +168,16 @@ def _extract_json_document(
     return ex, {"charset": decoded.charset, "charset_source": decoded.source}, None
 
 
+_CANONICAL = re.compile(r"""<link\s[^>]*rel\s*=\s*["']?canonical["'\s>][^>]*>""", re.I)
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
+
+
+def rel_canonical(html: str, page_url: str) -> str | None:
+    m = _CANONICAL.search(html[:50000])
+    href = _HREF.search(m.group(0)) if m else None
+    return normalize_url(urljoin(page_url, href.group(1))) if href else None
+
+
 def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:
     """One capture -> one row; a row the quality step drops carries removed_stage/removed_reason."""
     source = sources.get(capture.source_id)
@@ -237,6 +249,8 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
             "tdm_source": optout.tdm_source,
         },
     )
+    if html is not None:
+        row["rel_canonical"] = rel_canonical(html, capture.final_url)
     if capture.item is not None:  # the listing's title and date are the publisher's own metadata
         row["title"] = capture.item.title or row["title"]
         row["published_at"] = parse_date(capture.item.published) or row["published_at"]

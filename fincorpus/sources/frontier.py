@@ -58,6 +58,7 @@ _DDL = [
         last_modified TEXT,
         capture TEXT NOT NULL,
         checked_at TEXT NOT NULL,
+        listing INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (source_id, url))""",
     """CREATE TABLE IF NOT EXISTS crawl_capture (
         pass_id TEXT NOT NULL,
@@ -112,6 +113,7 @@ class PageMemory:
     etag: str | None
     last_modified: str | None
     capture: Capture
+    listing: bool = False  # an API page, sitemap or feed: remembered for conditional GET, not a document
 
 
 @dataclass
@@ -358,8 +360,9 @@ class CrawlState:
                 pg = done.page
                 c.execute(
                     text(
-                        "INSERT INTO crawl_page VALUES (:s, :u, :v, :h, :e, :l, :c, :t) ON CONFLICT (source_id, url) "
-                        "DO UPDATE SET version=:v, raw_sha256=:h, etag=:e, last_modified=:l, capture=:c, checked_at=:t"
+                        "INSERT INTO crawl_page VALUES (:s, :u, :v, :h, :e, :l, :c, :t, :g) ON CONFLICT (source_id, url) "
+                        "DO UPDATE SET version=:v, raw_sha256=:h, etag=:e, last_modified=:l, capture=:c, checked_at=:t, "
+                        "listing=:g"
                     ),
                     {
                         "s": source_id,
@@ -370,6 +373,7 @@ class CrawlState:
                         "l": pg.last_modified,
                         "c": json.dumps(pg.capture.to_json(), ensure_ascii=False),
                         "t": datetime.now(UTC).isoformat(),
+                        "g": int(pg.listing),
                     },
                 )
             self._log(c, pass_id, done.events)
@@ -424,13 +428,14 @@ class CrawlState:
         with self.engine.connect() as c:
             row = c.execute(
                 text(
-                    "SELECT version, raw_sha256, etag, last_modified, capture FROM crawl_page WHERE source_id=:s AND url=:u"
+                    "SELECT version, raw_sha256, etag, last_modified, capture, listing FROM crawl_page "
+                    "WHERE source_id=:s AND url=:u"
                 ),
                 {"s": source_id, "u": url},
             ).first()
         if row is None:
             return None
-        return PageMemory(row[0], row[1], row[2], row[3], Capture.from_json(json.loads(row[4])))
+        return PageMemory(row[0], row[1], row[2], row[3], Capture.from_json(json.loads(row[4])), bool(row[5]))
 
     def captures(self, pass_ids: list[str]) -> Iterator[Capture]:
         with self.engine.connect() as c:
@@ -444,7 +449,8 @@ class CrawlState:
         """The latest stored version of every URL of a source (what `reprocess` re-reads from the archive)."""
         with self.engine.connect() as c:
             for row in c.execute(
-                text("SELECT capture FROM crawl_page WHERE source_id=:s ORDER BY url"), {"s": source_id}
+                text("SELECT capture FROM crawl_page WHERE source_id=:s AND listing=0 ORDER BY url"),
+                {"s": source_id},
             ):
                 yield Capture.from_json(json.loads(row[0]))
 

@@ -12,7 +12,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import httpx
 import lxml.etree
 import lxml.html
+from courlan import normalize_url as courlan_normalize
 from protego import Protego
 
 from fincorpus.sources.archive import WarcArchive, read_raw
@@ -47,8 +48,13 @@ class RequestTooSlow(Exception):
 
 
 def normalize_url(url: str) -> str:
-    """Drop the fragment and default port, lower-case scheme and host; keep path and query as given."""
-    url, _ = urldefrag(url.strip())
+    """courlan's normalisation (tracking parameters dropped, query sorted, host lower-cased, default port dropped),
+    then no fragment and '/' for an empty path, so that one page has one URL in the frontier."""
+    try:
+        url = courlan_normalize(url.strip())
+    except ValueError:
+        url = url.strip()
+    url, _ = urldefrag(url)
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port
@@ -384,8 +390,11 @@ class WebCrawler:
                 base = urljoin(page_url, el.get("href"))
                 break
         for el in tree.iter("link"):
+            rel = (el.get("rel") or "").lower().split()
             if (el.get("type") or "").lower() in FEED_LINK_TYPES and el.get("href"):
                 self._link(out, urljoin(base, el.get("href")), depth, "feed-link")
+            elif "canonical" in rel and el.get("href"):
+                self._link(out, urljoin(base, el.get("href")), depth, "canonical")
         if depth >= self.source.max_depth:
             return
         for el in tree.iter("a", "area"):
@@ -510,7 +519,7 @@ class WebCrawler:
             else PageMemory(capture.version, sha, headers.get("etag"), headers.get("last-modified"), capture)
         )
         if self._discover(resp.body, mtype, resp.url, item, out):
-            return Completion("listing", out.links, out.events, page=page)
+            return Completion("listing", out.links, out.events, page=replace(page, listing=True))
         is_json_doc = self.source.json_document is not None and mtype in JSON_TYPES
         if mtype not in DOCUMENT_TYPES and not is_json_doc:
             self._event(
