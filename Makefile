@@ -26,6 +26,7 @@ test: $(STAMP)
 ## Benchmarks under bench/ (results in bench/results/).
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/dedup/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fincorpus tests bench flows.py

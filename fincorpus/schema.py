@@ -129,6 +129,11 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("dedup_cluster", pa.string(), doc="doc_id of the kept member of this document's duplicate cluster"),
     _f("duplicate_of", pa.string(), doc="doc_id of the kept document, null for kept documents"),
     _f("duplicate_relation", pa.string(), doc="exact | near | reprint | version"),
+    _f(
+        "duplicate_similarity",
+        pa.float32(),
+        doc="character 5-gram Jaccard with the kept document (1.0 for exact)",
+    ),
     _f("steps", pa.list_(STEP_TYPE), False, "every processing step that touched the document, in order"),
     _f("run_id", pa.string(), False, "ingest run that produced this record"),
     _f("config_sha256", pa.string(), False, "sha256 of the validated source + pipeline configuration"),

@@ -96,6 +96,31 @@ def test_exchange_items_carry_the_listing_metadata(built: dict, truth: dict) -> 
         assert d["licence_class"] == "exchange-asserted" and "train" in d["usage"]
 
 
+def test_reprints_and_templates(built: dict, truth: dict) -> None:
+    """Issue 5 on the crawl: originals beat their reprints; same-template announcements are all kept."""
+    by_url = {r["canonical_url"]: r for r in built["docs"] + built["removed"]}
+    kept = {d["canonical_url"] for d in built["docs"]}
+    template_docs = [
+        u for u, t in truth.items() if any("template near-duplicate" in x for x in t.get("dup_detail") or [])
+    ]
+    assert len(template_docs) >= 20
+    assert all(u in kept for u in template_docs), [u for u in template_docs if u not in kept]
+    canon = {
+        t["dup_canonical_url"]
+        for t in truth.values()
+        if t.get("dup_canonical_url") and t["host"] != "blocked.test"
+    }
+    canon = {u for u in canon if not truth[u].get("original_url")}  # originals, not a reprint's own copies
+    assert canon and all(u in kept for u in canon), [
+        (u, by_url.get(u, {}).get("removed_reason")) for u in canon if u not in kept
+    ]
+    reprints = [r for r in built["removed"] if r.get("duplicate_relation") == "reprint"]
+    assert len(reprints) >= 20
+    for r in reprints:
+        assert r["removed_stage"] == "dedup.near" and r["duplicate_similarity"] is not None
+        assert by_url[r["canonical_url"]]["duplicate_of"] in {d["doc_id"] for d in built["docs"]}
+
+
 def test_ai_crawler_reservations_are_recorded(built: dict) -> None:
     society = [d for d in built["docs"] if d["canonical_url"].startswith("http://finnews.test/society/a/")]
     assert society
@@ -113,15 +138,15 @@ def test_byte_identical_copies_are_recorded_as_duplicates(built: dict, truth: di
                 pairs.append((url, detail.removeprefix("byte-identical copy of ").split()[0]))
     assert len(pairs) >= 7
     for copy, original in pairs:
-        ids = {by_url[copy]["doc_id"], by_url[original]["doc_id"]}
-        dup = next(by_url[u] for u in (copy, original) if by_url[u].get("duplicate_of"))
-        assert (
-            dup["duplicate_of"] in ids
-            and dup["duplicate_relation"] == "exact"
-            and dup["removed_stage"] == "dedup.exact"
+        a, b = by_url[copy], by_url[original]
+        # one of the two is removed as an exact duplicate of the other (the other may itself be a reprint
+        # of an original elsewhere, removed by near-duplicate detection)
+        dup = a if a.get("duplicate_relation") == "exact" else b
+        other = b if dup is a else a
+        assert dup["duplicate_of"] == other["doc_id"] and dup["removed_stage"] == "dedup.exact", (
+            copy,
+            original,
         )
-        kept = next(by_url[u] for u in (copy, original) if not by_url[u].get("duplicate_of"))
-        assert kept["doc_id"] == dup["duplicate_of"]
     snapshot_hashes = [d["text_sha256"] for d in built["docs"]]
     assert len(snapshot_hashes) == len(set(snapshot_hashes))  # no exact duplicates left in the corpus
 
@@ -177,9 +202,10 @@ def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: di
     """The fixture server is stopped: reprocess must read only the WARC records."""
     import flows
 
-    summary = flows.reprocess_flow(str(DEMO_SOURCES), ["regulator", "reprint"], str(built["home"]))
+    # regulator only: near duplicates across sources are found within a run (a cross-snapshot index is issue 5)
+    summary = flows.reprocess_flow(str(DEMO_SOURCES), ["regulator"], str(built["home"]))
     staged = pq.read_table(Path(summary["path"]) / "documents.parquet").to_pylist()
-    published = {d["doc_id"]: d for d in built["docs"] if d["source_id"] in ("regulator", "reprint")}
+    published = {d["doc_id"]: d for d in built["docs"] if d["source_id"] == "regulator"}
     assert summary["crawl"]["regulator"]["stored"] > 80
     extra = {d["doc_id"]: d["canonical_url"] for d in staged if d["doc_id"] not in published}
     assert {d["doc_id"] for d in staged} == set(published), extra

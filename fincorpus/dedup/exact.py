@@ -55,6 +55,7 @@ def mark_exact_duplicates(rows: list[dict[str, Any]], published: Mapping[str, st
                 continue
             m["duplicate_of"] = keeper_id
             m["duplicate_relation"] = "exact"
+            m["duplicate_similarity"] = 1.0
             m["removed_stage"] = STAGE
             where = "in the catalog" if keeper_id == prior else "in this run"
             m["removed_reason"] = f"exact duplicate (text_sha256 {digest[:12]}) of {keeper_id} {where}"

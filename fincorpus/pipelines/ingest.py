@@ -29,6 +29,7 @@ from fincorpus.cleaning.extract import (
     parse_date,
 )
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
+from fincorpus.dedup.cluster import mark_near_duplicates
 from fincorpus.dedup.exact import mark_exact_duplicates
 from fincorpus.licensing import tag_licence
 from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
@@ -297,6 +298,7 @@ def finish_rows(rows: list[dict[str, Any]], published_hashes: dict[str, str]) ->
         seen[row["doc_id"]] = row
         unique.append(row)
     mark_exact_duplicates(unique, published_hashes)
+    mark_near_duplicates(unique)
     for row in unique:
         tag_licence(row, row["legal_basis"])
     return unique
@@ -332,6 +334,7 @@ def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[s
         "by_licence": dict(Counter(r["licence_class"] for r in docs)),
         "removed_by_stage": dict(Counter(r["removed_stage"] for r in removed)),
         "exact_duplicates": sum(1 for r in removed if r.get("duplicate_relation") == "exact"),
+        "near_duplicates": sum(1 for r in removed if r.get("removed_stage") == "dedup.near"),
         "opted_out": sum(1 for r in docs if r.get("optout_reason")),
     }
     run_json = {

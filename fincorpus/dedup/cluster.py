@@ -1,0 +1,93 @@
+"""Near-duplicate clusters of a run's documents: who is kept, and how every other member relates to the keeper.
+
+Keeper policy: authority of the licence class (official text first, reprints last), then earliest publication, then
+the most complete text, then the shortest URL. Relation of a member to its keeper: ``reprint`` when it comes from
+another source, ``version`` when the same source published it at another date, else ``near``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fincorpus.dedup.exact import AUTHORITY
+from fincorpus.dedup.near import NearConfig, NearPair, clusters, near_pairs, prepare
+
+STAGE = "dedup.near"
+
+
+def near_keeper_key(row: Mapping[str, Any]) -> tuple:
+    published = row.get("published_at")
+    return (
+        AUTHORITY.get(row.get("licence_class") or "unknown", 9),
+        published.timestamp() if published is not None else float("inf"),
+        -len(row.get("text") or ""),
+        len(row["canonical_url"]),
+        row["canonical_url"],
+    )
+
+
+def relation(member: Mapping[str, Any], keeper: Mapping[str, Any]) -> str:
+    if member["source_id"] != keeper["source_id"]:
+        return "reprint"
+    if (
+        member.get("published_at")
+        and keeper.get("published_at")
+        and member["published_at"] != keeper["published_at"]
+    ):
+        return "version"
+    return "near"
+
+
+def mark_near_duplicates(rows: list[dict[str, Any]], cfg: NearConfig | None = None) -> list[dict[str, Any]]:
+    """Mark rows in place: near duplicates among the rows still kept leave for the removed table."""
+    cfg = cfg or NearConfig()
+    live = [r for r in rows if r.get("removed_stage") is None and r.get("text")]
+    prepared = [prepare(r["text"], cfg) for r in live]
+    pairs = near_pairs(prepared, cfg)
+
+    def accept(p: NearPair) -> bool:
+        if p.jaccard >= cfg.threshold:
+            return True
+        # containment only: drop the contained text, never the one containing it, and only if the policy agrees
+        small, large = (p.i, p.j) if prepared[p.i].hashes.size <= prepared[p.j].hashes.size else (p.j, p.i)
+        return near_keeper_key(live[large]) < near_keeper_key(live[small])
+
+    labels = clusters(len(live), pairs, accept)
+    best: dict[tuple[int, int], float] = {
+        (p.i, p.j): p.jaccard for p in pairs if not p.template and accept(p)
+    }
+    templates = {p.i for p in pairs if p.template} | {p.j for p in pairs if p.template}
+    groups: dict[int, list[int]] = {}
+    for idx, label in enumerate(labels):
+        groups.setdefault(label, []).append(idx)
+    for members in groups.values():
+        if len(members) == 1:
+            if members[0] in templates:
+                live[members[0]]["steps"].append(
+                    {"step": STAGE, "detail": "template near-duplicate kept: facts differ"}
+                )
+            continue
+        keeper_idx = min(members, key=lambda k: near_keeper_key(live[k]))
+        keeper = live[keeper_idx]
+        keeper["dedup_cluster"] = keeper.get("dedup_cluster") or keeper["doc_id"]
+        keeper["steps"].append(
+            {"step": STAGE, "detail": f"kept for a near-duplicate cluster of {len(members)}"}
+        )
+        for k in members:
+            if k == keeper_idx:
+                continue
+            row = live[k]
+            sim = best.get((min(k, keeper_idx), max(k, keeper_idx)))
+            rel = relation(row, keeper)
+            row.update(
+                dedup_cluster=keeper["doc_id"],
+                duplicate_of=keeper["doc_id"],
+                duplicate_relation=rel,
+                duplicate_similarity=sim,
+                removed_stage=STAGE,
+                removed_reason=f"{rel} of {keeper['doc_id']} ({keeper['canonical_url']})"
+                + (f", Jaccard {sim:.3f}" if sim is not None else ", same cluster"),
+            )
+            row["steps"].append({"step": STAGE, "detail": f"{rel} of {keeper['doc_id']}"})
+    return rows
