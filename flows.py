@@ -72,7 +72,11 @@ def process_task(
 def finish_task(home: str, run_id: str, rows: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
     home_p = Path(home)
     known = {**CorpusCatalog(home_p).current_hashes(), **stages.pending_hashes(home_p)}
-    finished = stages.finish_rows(rows, known)
+    index = stages.near_index(home_p)
+    try:
+        finished = stages.finish_rows(rows, known, index)
+    finally:
+        index.close()
     stages.write_crawl_logs(home_p, run_id, pass_ids)
     staged = stages.stage_rows(home_p, run_id, finished, {**meta, "pass_ids": pass_ids})
     CrawlState(home_p).mark_staged(pass_ids, run_id)

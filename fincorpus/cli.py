@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fincorpus.catalog.store import CatalogError
+from fincorpus.dedup.index import IndexConfigError
 from fincorpus.prefect_env import configure_prefect, fincorpus_home
 from fincorpus.schema import SchemaError
 from fincorpus.sources.archive import RawRefError
@@ -39,7 +40,15 @@ console = Console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-USER_ERRORS = (SourcesError, CatalogError, RawRefError, SchemaError, FileNotFoundError, ValueError)
+USER_ERRORS = (
+    SourcesError,
+    CatalogError,
+    RawRefError,
+    SchemaError,
+    IndexConfigError,
+    FileNotFoundError,
+    ValueError,
+)
 
 HomeOpt = Annotated[
     Path | None,
@@ -233,6 +242,31 @@ def publish(
         f"published [bold]{res['tag']}[/] (snapshot {res['snapshot_id']}): {res['documents']} documents, "
         f"{res['removed']} removed records; runs {', '.join(res['runs']) or 'none'}"
     )
+
+
+@app.command("dedup-index")
+@user_errors
+def dedup_index(
+    rebuild: Annotated[bool, typer.Option(help="Rebuild the near-duplicate index from the catalog")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Show (or rebuild) the persistent near-duplicate index that new documents are checked against."""
+    from fincorpus.pipelines.ingest import near_index
+    from fincorpus.pipelines.publish import rebuild_near_index
+
+    h = fincorpus_home(home)
+    if rebuild:
+        with console.status("rebuilding the near-duplicate index ..."):
+            n = rebuild_near_index(h)
+        console.print(f"rebuilt {h / 'near-index.sqlite'}: {n} documents")
+        return
+    index = near_index(h)
+    try:
+        console.print(
+            f"{index.path}: {len(index)} documents, {index.cfg.bands} bands x {index.cfg.rows} rows"
+        )
+    finally:
+        index.close()
 
 
 @app.command()

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from fincorpus.dedup.exact import AUTHORITY
+from fincorpus.dedup.index import NearIndex
 from fincorpus.dedup.near import NearConfig, NearPair, clusters, near_pairs, prepare
 
 STAGE = "dedup.near"
@@ -39,9 +42,15 @@ def relation(member: Mapping[str, Any], keeper: Mapping[str, Any]) -> str:
     return "near"
 
 
-def mark_near_duplicates(rows: list[dict[str, Any]], cfg: NearConfig | None = None) -> list[dict[str, Any]]:
-    """Mark rows in place: near duplicates among the rows still kept leave for the removed table."""
-    cfg = cfg or NearConfig()
+def mark_near_duplicates(
+    rows: list[dict[str, Any]], cfg: NearConfig | None = None, index: NearIndex | None = None
+) -> list[dict[str, Any]]:
+    """Mark rows in place: near duplicates among the rows still kept leave for the removed table.
+
+    With an ``index``, the survivors are then checked against every published document; a published document keeps
+    its place (consumers already have it) and the new one records it as ``duplicate_of``.
+    """
+    cfg = cfg or (index.cfg if index is not None else NearConfig())
     live = [r for r in rows if r.get("removed_stage") is None and r.get("text")]
     prepared = [prepare(r["text"], cfg) for r in live]
     pairs = near_pairs(prepared, cfg)
@@ -90,4 +99,29 @@ def mark_near_duplicates(rows: list[dict[str, Any]], cfg: NearConfig | None = No
                 + (f", Jaccard {sim:.3f}" if sim is not None else ", same cluster"),
             )
             row["steps"].append({"step": STAGE, "detail": f"{rel} of {keeper['doc_id']}"})
+    if index is not None:
+        _against_index(live, prepared, index)
     return rows
+
+
+def _against_index(live: list[dict[str, Any]], prepared: list, index: NearIndex) -> None:
+    todo = [k for k, r in enumerate(live) if r.get("removed_stage") is None]
+    if not todo:
+        return
+    sigs = np.stack([prepared[k].sig for k in todo])
+    results = index.query(sigs, [prepared[k].facts for k in todo])
+    for k, matches in zip(todo, results, strict=True):
+        row = live[k]
+        match = next((m for m in matches if m.doc_id != row["doc_id"] and not m.facts_conflict), None)
+        if match is None:
+            continue
+        rel = "reprint" if match.source_id != row["source_id"] else "near"
+        row.update(
+            dedup_cluster=match.doc_id,
+            duplicate_of=match.doc_id,
+            duplicate_relation=rel,
+            duplicate_similarity=match.estimate,
+            removed_stage=STAGE,
+            removed_reason=f"{rel} of {match.doc_id} published in snapshot {match.tag!r} (estimated Jaccard {match.estimate:.3f})",
+        )
+        row["steps"].append({"step": STAGE, "detail": f"{rel} of {match.doc_id} in snapshot {match.tag}"})

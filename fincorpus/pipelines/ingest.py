@@ -31,6 +31,7 @@ from fincorpus.cleaning.extract import (
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
 from fincorpus.dedup.cluster import mark_near_duplicates
 from fincorpus.dedup.exact import mark_exact_duplicates
+from fincorpus.dedup.index import NearIndex
 from fincorpus.licensing import tag_licence
 from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
 from fincorpus.sources.archive import read_raw
@@ -287,7 +288,14 @@ def shard(items: list[Any], size: int) -> list[list[Any]]:
 # -- dedup, licensing, staging ----------------------------------------------------------------------------------
 
 
-def finish_rows(rows: list[dict[str, Any]], published_hashes: dict[str, str]) -> list[dict[str, Any]]:
+def near_index(home: Path) -> NearIndex:
+    """The persistent near-duplicate index of published documents (embedded default: one SQLite file)."""
+    return NearIndex(home / "near-index.sqlite")
+
+
+def finish_rows(
+    rows: list[dict[str, Any]], published_hashes: dict[str, str], index: NearIndex | None = None
+) -> list[dict[str, Any]]:
     """Exact dedup against the run and the catalog, then licence tags: the order of docs/architecture.md."""
     # The same URL can be captured twice in one run (e.g. a sitemap and a redirect target): keep the first.
     seen: dict[str, dict[str, Any]] = {}
@@ -298,7 +306,7 @@ def finish_rows(rows: list[dict[str, Any]], published_hashes: dict[str, str]) ->
         seen[row["doc_id"]] = row
         unique.append(row)
     mark_exact_duplicates(unique, published_hashes)
-    mark_near_duplicates(unique)
+    mark_near_duplicates(unique, index=index)
     for row in unique:
         tag_licence(row, row["legal_basis"])
     return unique

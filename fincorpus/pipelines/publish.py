@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -44,6 +45,48 @@ def _newest_rows(runs: list[Path]) -> tuple[pa.Table, pa.Table]:
     return docs, removed
 
 
+def update_near_index(home: Path, tag: str, docs: pa.Table, removed: pa.Table) -> None:
+    """Published documents join the near-duplicate index; documents that left the corpus leave it.
+
+    Runs after the catalog commit; if it fails, `fincorpus dedup-index --rebuild` rebuilds the index from the
+    catalog, which stays the source of truth.
+    """
+    from fincorpus.dedup.near import prepare
+    from fincorpus.pipelines.ingest import near_index
+
+    index = near_index(home)
+    try:
+        index.remove(removed["doc_id"].to_pylist())
+        rows = [r for r in docs.select(["doc_id", "source_id", "text"]).to_pylist() if r["text"]]
+        for start in range(0, len(rows), 5000):
+            part = rows[start : start + 5000]
+            prepared = [prepare(r["text"], index.cfg) for r in part]
+            sigs = np.stack([p.sig for p in prepared])
+            index.add(
+                [r["doc_id"] for r in part],
+                [r["source_id"] for r in part],
+                sigs,
+                [p.facts for p in prepared],
+                tag,
+            )
+    finally:
+        index.close()
+
+
+def rebuild_near_index(home: Path) -> int:
+    """Rebuild the index from the catalog's current documents; returns how many documents it holds."""
+    path = home / "near-index.sqlite"
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        f.unlink(missing_ok=True)
+    catalog = CorpusCatalog(home)
+    table = catalog.documents
+    if table.current_snapshot() is None:
+        return 0
+    docs = table.scan(selected_fields=("doc_id", "source_id", "text")).to_arrow()
+    update_near_index(home, "rebuilt", docs, REMOVED_SCHEMA.empty_table())
+    return docs.num_rows
+
+
 def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False) -> PublishResult:
     catalog = CorpusCatalog(home)
     catalog.check_tag_free(tag, force)  # refuse before reading anything
@@ -54,6 +97,7 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
         )
     docs, removed = _newest_rows(runs)
     info = catalog.publish(tag, docs, removed, force=force)
+    update_near_index(home, tag, docs, removed)
     for r in runs:
         meta_path = r / "run.json"
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

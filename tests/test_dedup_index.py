@@ -1,0 +1,73 @@
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fincorpus.dedup.index import IndexConfigError, NearIndex
+from fincorpus.dedup.near import NearConfig, prepare
+from fincorpus.pipelines.ingest import finish_rows, near_index, stage_rows
+from fincorpus.pipelines.publish import publish, rebuild_near_index
+from tests.rows import make_row
+from tests.test_dedup_near import BASE
+
+OTHER = (
+    "国家外汇管理局公布数据显示，十月末我国外汇储备规模为三万二千亿美元，较九月末小幅上升，汇率保持基本稳定。"
+    * 3
+)
+
+
+def test_index_add_query_remove_and_persist(tmp_path: Path) -> None:
+    cfg = NearConfig()
+    path = tmp_path / "idx.sqlite"
+    a, b = prepare(BASE, cfg), prepare(OTHER, cfg)
+    index = NearIndex(path, cfg)
+    index.add(["a", "b"], ["src-a", "src-b"], np.stack([a.sig, b.sig]), [a.facts, b.facts], "v1")
+    index.close()
+    index = NearIndex(path, cfg)  # persisted on disk
+    assert len(index) == 2
+    copy = prepare("来源：某网\n" + BASE, cfg)
+    noise = np.random.default_rng(1).integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64).astype(np.uint32)
+    found = index.query(np.stack([copy.sig, noise]), [copy.facts, Counter()])
+    assert (
+        [m.doc_id for m in found[0]] == ["a"] and found[0][0].tag == "v1" and found[0][0].source_id == "src-a"
+    )
+    assert found[0][0].estimate >= 0.7 and found[1] == []
+    index.remove(["a"])
+    assert index.query(copy.sig[None, :], [copy.facts])[0] == [] and len(index) == 1
+    index.close()
+    with pytest.raises(IndexConfigError, match="rebuild"):
+        NearIndex(path, NearConfig(bands=16, rows=8))
+
+
+def test_new_run_is_checked_against_published_snapshots(home: Path) -> None:
+    original = make_row(
+        "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
+    )
+    stage_rows(home, "r1", finish_rows([original], {}, None), {})
+    publish(home, "v1")
+    reprint = make_row(
+        "http://reprint.test/a/9.html",
+        text="原标题：办法修订\n" + BASE,
+        source_id="reprint",
+        licence_class="media-third-party-reprint",
+    )
+    refetch = make_row(
+        "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
+    )
+    index = near_index(home)
+    try:
+        rows = finish_rows([reprint], {}, index) + finish_rows([refetch], {}, index)
+    finally:
+        index.close()
+    assert reprint["removed_stage"] == "dedup.near" and reprint["duplicate_of"] == original["doc_id"]
+    assert (
+        "published in snapshot 'v1'" in reprint["removed_reason"]
+        and reprint["duplicate_relation"] == "reprint"
+    )
+    assert refetch.get("removed_stage") is None  # the same document fetched again is not its own duplicate
+    assert len(rows) == 2
+    assert rebuild_near_index(home) == 1
+    index = near_index(home)
+    assert len(index) == 1
+    index.close()
