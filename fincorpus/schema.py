@@ -97,6 +97,7 @@ DOCUMENT_FIELDS: list[pa.Field] = [
         pa.string(),
         doc="the page's own <link rel=canonical> (recorded, not trusted for identity)",
     ),
+    _f("original_url", pa.string(), doc="the original a reprint names in a 来源/转载自 link (used by dedup)"),
     _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),
     _f("http_status", pa.int16(), doc="HTTP status of the final response (200 for files)"),
     _f("content_type", pa.string(), doc="media type without parameters"),

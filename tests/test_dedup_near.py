@@ -98,3 +98,34 @@ def test_containment_never_drops_the_containing_text() -> None:
     mark_near_duplicates([short, digest])
     # the short official text wins by authority, but the digest contains more: neither is dropped
     assert short.get("removed_stage") is None and digest.get("removed_stage") is None
+
+
+def test_a_reprint_naming_its_original_is_merged_below_the_jaccard_threshold() -> None:
+    page_extra = (
+        "相关阅读：更多财经新闻请访问本站首页。网友评论：这篇报道很有价值。热门推荐：本周市场回顾与展望。" * 8
+    )
+    original = make_row(
+        "http://finnews.test/a/1.html",
+        text=BASE + page_extra,
+        source_id="finnews",
+        licence_class="media-unknown",
+    )
+    reprint = make_row(
+        "http://reprint.test/a/9.html",
+        text=BASE[: len(BASE) * 2 // 3]
+        + "编者按：本站转载此文旨在传递更多信息，观点仅代表作者本人，读者可自行判断其中的投资逻辑与风险。"
+        * 3,
+        source_id="reprint",
+        licence_class="media-third-party-reprint",
+        original_url="http://finnews.test/a/1.html",
+    )
+    unrelated = make_row(
+        "http://reprint.test/a/10.html",
+        text="与原文无关的另一篇文章，讨论的是期货市场的交割规则调整。" * 5,
+        source_id="reprint",
+        original_url="http://finnews.test/a/1.html",
+    )
+    mark_near_duplicates([original, reprint, unrelated])
+    assert reprint["duplicate_of"] == original["doc_id"] and reprint["duplicate_relation"] == "reprint"
+    assert "来源" in reprint["removed_reason"] and reprint["duplicate_similarity"] < 0.7
+    assert unrelated.get("removed_stage") is None  # a 来源 link alone is not trusted without shared text

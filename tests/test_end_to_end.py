@@ -114,6 +114,15 @@ def test_reprints_and_templates(built: dict, truth: dict) -> None:
     assert canon and all(u in kept for u in canon), [
         (u, by_url.get(u, {}).get("removed_reason")) for u in canon if u not in kept
     ]
+    groups: dict[str, list[str]] = {}
+    for u, t in truth.items():
+        details = " ".join(t.get("dup_detail") or [])
+        wanted = t.get("dup_group") and t["allowed_by_robots"]["generic"] and t["host"] != "blocked.test"
+        if wanted and any(k in details for k in ("reprint", "byte-identical", "capture")):
+            groups.setdefault(t["dup_group"], []).append(u)
+    assert len(groups) >= 30
+    for g, urls in groups.items():
+        assert sum(1 for u in urls if u in kept) == 1, (g, [u for u in urls if u in kept])
     reprints = [r for r in built["removed"] if r.get("duplicate_relation") == "reprint"]
     assert len(reprints) >= 20
     for r in reprints:

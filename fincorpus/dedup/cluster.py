@@ -99,9 +99,46 @@ def mark_near_duplicates(
                 + (f", Jaccard {sim:.3f}" if sim is not None else ", same cluster"),
             )
             row["steps"].append({"step": STAGE, "detail": f"{rel} of {keeper['doc_id']}"})
+    _named_originals(live, prepared, cfg)
     if index is not None:
         _against_index(live, prepared, index)
     return rows
+
+
+def _named_originals(live: list[dict[str, Any]], prepared: list, cfg: NearConfig) -> None:
+    """A reprint that names its original (来源 link) and shares enough text with it is a reprint of it.
+
+    This catches what shingles alone miss: an original whose page carries much extra text, or a reprint cut short,
+    both fall below the Jaccard threshold while the reprint still says where it came from.
+    """
+    by_url = {r["canonical_url"]: k for k, r in enumerate(live)}
+    by_id = {r["doc_id"]: r for r in live}
+    for k, row in enumerate(live):
+        target = by_url.get(row.get("original_url") or "")
+        if row.get("removed_stage") is not None or target is None or target == k:
+            continue
+        original = live[target]
+        seen = {row["doc_id"]}
+        while original.get("duplicate_of") in by_id and original["doc_id"] not in seen:
+            seen.add(original["doc_id"])
+            original = by_id[original["duplicate_of"]]  # the original was itself merged: point at its keeper
+        if original.get("removed_stage") is not None or original["doc_id"] == row["doc_id"]:
+            continue
+        a, b = prepared[k].hashes, prepared[target].hashes
+        inter = np.intersect1d(a, b, assume_unique=True).size
+        cont = inter / min(a.size, b.size) if min(a.size, b.size) else 0.0
+        # No template veto here: documents built on one template do not cite each other as their source.
+        if cont < cfg.named_original_containment:
+            continue
+        row.update(
+            dedup_cluster=original["doc_id"],
+            duplicate_of=original["doc_id"],
+            duplicate_relation="reprint",
+            duplicate_similarity=round(inter / (a.size + b.size - inter), 4),
+            removed_stage=STAGE,
+            removed_reason=f"reprint naming its original {row['original_url']} (来源 link), containment {cont:.3f}",
+        )
+        row["steps"].append({"step": STAGE, "detail": f"reprint of {original['doc_id']} (named original)"})
 
 
 def _against_index(live: list[dict[str, Any]], prepared: list, index: NearIndex) -> None:

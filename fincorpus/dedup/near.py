@@ -95,6 +95,7 @@ class NearConfig:
     threshold: float = 0.7  # verified Jaccard needed to call two documents near duplicates
     seed: int = 1
     containment: float = 0.8  # share of the smaller shingle set inside the larger for a containment match
+    named_original_containment: float = 0.5  # enough shared text to trust a reprint's own 来源 link
 
     @property
     def num_perm(self) -> int:

@@ -174,6 +174,21 @@ _CANONICAL = re.compile(r"""<link\s[^>]*rel\s*=\s*["']?canonical["'\s>][^>]*>"""
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
 
 
+_SOURCE_LINK = re.compile(
+    r"""(?:来源|稿件来源|文章来源|转载自|原文链接)\s*[：:]?\s*(?:<(?!a\s)[^>]*>\s*)*<a\s[^>]*href\s*=\s*["']([^"']+)["']""",
+    re.I,
+)
+
+
+def source_link(html: str, page_url: str) -> str | None:
+    """The original a reprint names: the link right after 来源：/转载自： (a cleaning-time fact dedup relies on)."""
+    m = _SOURCE_LINK.search(html)
+    if not m:
+        return None
+    url = normalize_url(urljoin(page_url, m.group(1)))
+    return url if url.startswith(("http://", "https://")) and url != normalize_url(page_url) else None
+
+
 def rel_canonical(html: str, page_url: str) -> str | None:
     m = _CANONICAL.search(html[:50000])
     href = _HREF.search(m.group(0)) if m else None
@@ -253,6 +268,7 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
     )
     if html is not None:
         row["rel_canonical"] = rel_canonical(html, capture.final_url)
+        row["original_url"] = source_link(html, capture.final_url)
     if capture.item is not None:  # the listing's title and date are the publisher's own metadata
         row["title"] = capture.item.title or row["title"]
         row["published_at"] = parse_date(capture.item.published) or row["published_at"]
