@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean install
+.PHONY: demo test bench lint clean install redis
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "fincorpus needs Python 3.11; run: make PYTHON=python3.11 ...")'
@@ -19,14 +19,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fincorpus demo
 
-## The whole test suite (starts the fixture server and an ephemeral Prefect API itself).
-test: $(STAMP)
+## The whole test suite. Tests start what they need themselves (fixture web server, ephemeral Prefect API, a
+## redis-server for the scale-out index); Debian's redis-server is installed here if it is missing.
+test: $(STAMP) redis
 	$(BIN)/python -m pytest
+
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server (used by the scale-out tests)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
+	  { echo "could not install redis-server: install it (apt-get install redis-server) and run make test again"; exit 1; }; }
 
 ## Benchmarks under bench/ (results in bench/results/).
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/dedup/run.py
+	$(BIN)/python bench/dedup/signature_speed.py
+	$(BIN)/python bench/dedup/index_scale.py --n 1000000
 
 lint: $(STAMP)
 	$(BIN)/ruff check fincorpus tests bench flows.py

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fincorpus.dedup.index import IndexConfigError, NearIndex
+from fincorpus.dedup.index import IndexConfigError, NearIndex, RedisNearIndex
 from fincorpus.dedup.near import NearConfig, prepare
 from fincorpus.pipelines.ingest import finish_rows, near_index, stage_rows
 from fincorpus.pipelines.publish import publish, rebuild_near_index
@@ -17,14 +17,23 @@ OTHER = (
 )
 
 
-def test_index_add_query_remove_and_persist(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "redis"])
+def open_index(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Both backends behind one interface: the embedded SQLite file and the Redis scale-out variant."""
+    if request.param == "sqlite":
+        return lambda cfg: NearIndex(tmp_path / "idx.sqlite", cfg)
+    url = request.getfixturevalue("redis_url")
+    prefix = f"test:{tmp_path.name}"
+    return lambda cfg: RedisNearIndex(url, cfg, prefix=prefix)
+
+
+def test_index_add_query_remove_and_persist(open_index) -> None:  # type: ignore[no-untyped-def]
     cfg = NearConfig()
-    path = tmp_path / "idx.sqlite"
     a, b = prepare(BASE, cfg), prepare(OTHER, cfg)
-    index = NearIndex(path, cfg)
+    index = open_index(cfg)
     index.add(["a", "b"], ["src-a", "src-b"], np.stack([a.sig, b.sig]), [a.facts, b.facts], "v1")
     index.close()
-    index = NearIndex(path, cfg)  # persisted on disk
+    index = open_index(cfg)  # persisted
     assert len(index) == 2
     copy = prepare("来源：某网\n" + BASE, cfg)
     noise = np.random.default_rng(1).integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64).astype(np.uint32)
@@ -37,10 +46,17 @@ def test_index_add_query_remove_and_persist(tmp_path: Path) -> None:
     assert index.query(copy.sig[None, :], [copy.facts])[0] == [] and len(index) == 1
     index.close()
     with pytest.raises(IndexConfigError, match="rebuild"):
-        NearIndex(path, NearConfig(bands=16, rows=8))
+        open_index(NearConfig(bands=16, rows=8))
 
 
-def test_new_run_is_checked_against_published_snapshots(home: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_new_run_is_checked_against_published_snapshots(
+    home: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "redis":
+        monkeypatch.setenv("FINCORPUS_NEAR_INDEX", request.getfixturevalue("redis_url").replace("/0", "/1"))
+    else:
+        monkeypatch.delenv("FINCORPUS_NEAR_INDEX", raising=False)
     original = make_row(
         "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
     )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fincorpus.dedup.exact import AUTHORITY
-from fincorpus.dedup.index import NearIndex
+from fincorpus.dedup.index import NearIndex, RedisNearIndex
 from fincorpus.dedup.near import NearConfig, NearPair, clusters, near_pairs, prepare
 
 STAGE = "dedup.near"
@@ -43,7 +43,7 @@ def relation(member: Mapping[str, Any], keeper: Mapping[str, Any]) -> str:
 
 
 def mark_near_duplicates(
-    rows: list[dict[str, Any]], cfg: NearConfig | None = None, index: NearIndex | None = None
+    rows: list[dict[str, Any]], cfg: NearConfig | None = None, index: NearIndex | RedisNearIndex | None = None
 ) -> list[dict[str, Any]]:
     """Mark rows in place: near duplicates among the rows still kept leave for the removed table.
 
@@ -141,7 +141,7 @@ def _named_originals(live: list[dict[str, Any]], prepared: list, cfg: NearConfig
         row["steps"].append({"step": STAGE, "detail": f"reprint of {original['doc_id']} (named original)"})
 
 
-def _against_index(live: list[dict[str, Any]], prepared: list, index: NearIndex) -> None:
+def _against_index(live: list[dict[str, Any]], prepared: list, index: NearIndex | RedisNearIndex) -> None:
     todo = [k for k, r in enumerate(live) if r.get("removed_stage") is None]
     if not todo:
         return

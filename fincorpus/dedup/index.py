@@ -161,3 +161,130 @@ class NearIndex:
 def _chunks(items: list, n: int) -> Iterable[list]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+class RedisNearIndex:
+    """The same index in Redis, for several ingest workers on several machines (the scale-out variant).
+
+    Keys under ``prefix``: ``cfg`` (MinHash parameters), ``docs`` (set of doc ids), ``doc:<id>`` (hash: source, tag,
+    signature, facts, band keys) and ``band:<key>`` (set of doc ids). Memory lives in Redis, not in the workers.
+    """
+
+    def __init__(self, url: str, cfg: NearConfig | None = None, prefix: str = "fincorpus:near") -> None:
+        import redis
+
+        self.cfg = cfg or NearConfig()
+        self.path = url
+        self.prefix = prefix
+        self.r = redis.Redis.from_url(url)
+        params = json.dumps(
+            {k: v for k, v in asdict(self.cfg).items() if k in ("ngram", "bands", "rows", "seed")}
+        )
+        self.r.set(f"{prefix}:cfg", params, nx=True)
+        stored = self.r.get(f"{prefix}:cfg").decode()
+        if stored != params:
+            raise IndexConfigError(f"{url} ({prefix}) was built with {stored}, not {params}; rebuild it")
+
+    def close(self) -> None:
+        self.r.close()
+
+    def __len__(self) -> int:
+        return int(self.r.scard(f"{self.prefix}:docs"))
+
+    def add(
+        self,
+        doc_ids: Sequence[str],
+        source_ids: Sequence[str],
+        sigs: np.ndarray,
+        facts: Sequence[Counter[str]],
+        tag: str,
+    ) -> None:
+        if not doc_ids:
+            return
+        self.remove(doc_ids)
+        keys = band_key_matrix(sigs, self.cfg)
+        pipe = self.r.pipeline(transaction=False)
+        for d, s, sig, f, row in zip(doc_ids, source_ids, sigs, facts, keys, strict=True):
+            pipe.hset(
+                f"{self.prefix}:doc:{d}",
+                mapping={
+                    "source": s,
+                    "tag": tag,
+                    "sig": np.asarray(sig, dtype=np.uint32).tobytes(),
+                    "facts": json.dumps(sorted(f.elements())),
+                    "keys": ",".join(str(int(k)) for k in row),
+                },
+            )
+            pipe.sadd(f"{self.prefix}:docs", d)
+            for k in row:
+                pipe.sadd(f"{self.prefix}:band:{int(k)}", d)
+        pipe.execute()
+
+    def remove(self, doc_ids: Sequence[str]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for d in doc_ids:
+            pipe.hget(f"{self.prefix}:doc:{d}", "keys")
+        old = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for d, keys in zip(doc_ids, old, strict=True):
+            if keys is None:
+                continue
+            for k in keys.decode().split(","):
+                pipe.srem(f"{self.prefix}:band:{k}", d)
+            pipe.delete(f"{self.prefix}:doc:{d}")
+            pipe.srem(f"{self.prefix}:docs", d)
+        pipe.execute()
+
+    def query(
+        self, sigs: np.ndarray, facts: Sequence[Counter[str]], threshold: float | None = None
+    ) -> list[list[IndexMatch]]:
+        threshold = self.cfg.threshold if threshold is None else threshold
+        sigs = np.atleast_2d(sigs)
+        keys = band_key_matrix(sigs, self.cfg)
+        unique = sorted({int(k) for k in keys.ravel()})
+        pipe = self.r.pipeline(transaction=False)
+        for k in unique:
+            pipe.smembers(f"{self.prefix}:band:{k}")
+        by_key = {k: {m.decode() for m in members} for k, members in zip(unique, pipe.execute(), strict=True)}
+        candidates = [sorted({d for k in row for d in by_key.get(int(k), ())}) for row in keys]
+        wanted = sorted({d for c in candidates for d in c})
+        pipe = self.r.pipeline(transaction=False)
+        for d in wanted:
+            pipe.hmget(f"{self.prefix}:doc:{d}", "source", "tag", "sig", "facts")
+        stored = {}
+        for d, (s, tag, blob, f) in zip(wanted, pipe.execute(), strict=True):
+            if blob is not None:
+                stored[d] = (
+                    s.decode(),
+                    tag.decode(),
+                    np.frombuffer(blob, dtype=np.uint32),
+                    Counter(json.loads(f or b"[]")),
+                )
+        out: list[list[IndexMatch]] = []
+        for sig, f, cands in zip(sigs, facts, candidates, strict=True):
+            matches = []
+            for d in cands:
+                if d not in stored:
+                    continue
+                s, tag, other, of = stored[d]
+                est = float(np.mean(other == sig))
+                if est >= threshold:
+                    matches.append(IndexMatch(d, s, tag, est, bool(f and of and (f - of) and (of - f))))
+            out.append(sorted(matches, key=lambda m: (-m.estimate, m.doc_id)))
+        return out
+
+
+def open_near_index(
+    home: Path, url: str | None = None, cfg: NearConfig | None = None
+) -> NearIndex | RedisNearIndex:
+    """The embedded SQLite index under ``home``, or Redis when ``url`` (or FINCORPUS_NEAR_INDEX) is redis://..."""
+    import os
+
+    url = url or os.environ.get("FINCORPUS_NEAR_INDEX")
+    if url and url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisNearIndex(url, cfg)
+    if url:
+        raise IndexConfigError(
+            f"FINCORPUS_NEAR_INDEX={url!r} is not a redis:// URL; unset it for the embedded index"
+        )
+    return NearIndex(home / "near-index.sqlite", cfg)

@@ -31,7 +31,7 @@ from fincorpus.cleaning.extract import (
 from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
 from fincorpus.dedup.cluster import mark_near_duplicates
 from fincorpus.dedup.exact import mark_exact_duplicates
-from fincorpus.dedup.index import NearIndex
+from fincorpus.dedup.index import NearIndex, RedisNearIndex, open_near_index
 from fincorpus.licensing import tag_licence
 from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
 from fincorpus.sources.archive import read_raw
@@ -304,13 +304,16 @@ def shard(items: list[Any], size: int) -> list[list[Any]]:
 # -- dedup, licensing, staging ----------------------------------------------------------------------------------
 
 
-def near_index(home: Path) -> NearIndex:
-    """The persistent near-duplicate index of published documents (embedded default: one SQLite file)."""
-    return NearIndex(home / "near-index.sqlite")
+def near_index(home: Path) -> NearIndex | RedisNearIndex:
+    """The persistent near-duplicate index of published documents: one SQLite file under the home by default,
+    Redis when FINCORPUS_NEAR_INDEX=redis://... (workers on several machines share it)."""
+    return open_near_index(home)
 
 
 def finish_rows(
-    rows: list[dict[str, Any]], published_hashes: dict[str, str], index: NearIndex | None = None
+    rows: list[dict[str, Any]],
+    published_hashes: dict[str, str],
+    index: NearIndex | RedisNearIndex | None = None,
 ) -> list[dict[str, Any]]:
     """Exact dedup against the run and the catalog, then licence tags: the order of docs/architecture.md."""
     # The same URL can be captured twice in one run (e.g. a sitemap and a redirect target): keep the first.

@@ -75,9 +75,19 @@ def update_near_index(home: Path, tag: str, docs: pa.Table, removed: pa.Table) -
 
 def rebuild_near_index(home: Path) -> int:
     """Rebuild the index from the catalog's current documents; returns how many documents it holds."""
-    path = home / "near-index.sqlite"
-    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        f.unlink(missing_ok=True)
+    from fincorpus.dedup.index import RedisNearIndex
+    from fincorpus.pipelines.ingest import near_index
+
+    index = near_index(home)
+    if isinstance(index, RedisNearIndex):
+        for key in index.r.scan_iter(f"{index.prefix}:*"):
+            index.r.delete(key)
+        index.close()
+    else:
+        index.close()
+        path = index.path
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            f.unlink(missing_ok=True)
     catalog = CorpusCatalog(home)
     table = catalog.documents
     if table.current_snapshot() is None:
