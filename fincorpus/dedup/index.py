@@ -26,6 +26,38 @@ class IndexConfigError(ValueError):
     """The index on disk was built with other MinHash parameters."""
 
 
+@dataclass(frozen=True)
+class IndexMatch:
+    doc_id: str
+    source_id: str
+    tag: str
+    estimate: float  # share of equal MinHash values
+    facts_conflict: bool  # both sides state digit facts the other lacks: possibly the same template
+
+
+def score_candidates(
+    sigs: np.ndarray,
+    facts: Sequence[Counter[str]],
+    candidates: Sequence[Sequence[str]],
+    stored: dict[str, tuple[str, str, np.ndarray, Counter[str]]],
+    threshold: float,
+) -> list[list[IndexMatch]]:
+    """Estimated Jaccard (share of equal MinHash values) of each query against its candidates, best first."""
+    out: list[list[IndexMatch]] = []
+    for sig, f, cands in zip(sigs, facts, candidates, strict=True):
+        matches = []
+        for d in cands:
+            if d not in stored:
+                continue
+            source, tag, other, other_facts = stored[d]
+            est = float(np.mean(other == sig))
+            if est >= threshold:
+                conflict = bool(f and other_facts and (f - other_facts) and (other_facts - f))
+                matches.append(IndexMatch(d, source, tag, est, conflict))
+        out.append(sorted(matches, key=lambda m: (-m.estimate, m.doc_id)))
+    return out
+
+
 def band_key_matrix(sigs: np.ndarray, cfg: NearConfig) -> np.ndarray:
     """(docs x bands) signed 64-bit keys: each band's rows folded with the band number, vectorised."""
     sigs = np.atleast_2d(sigs).astype(np.uint64)
@@ -38,15 +70,6 @@ def band_key_matrix(sigs: np.ndarray, cfg: NearConfig) -> np.ndarray:
                 h = (h ^ sigs[:, band * cfg.rows + r]) * _P
             keys[:, band] = h
     return keys.view(np.int64)
-
-
-@dataclass(frozen=True)
-class IndexMatch:
-    doc_id: str
-    source_id: str
-    tag: str
-    estimate: float  # share of equal MinHash values
-    facts_conflict: bool  # both sides state digit facts the other lacks: possibly the same template
 
 
 class NearIndex:
@@ -145,17 +168,7 @@ class NearIndex:
                 f"SELECT doc_id, source_id, tag, sig, facts FROM near_doc WHERE doc_id IN ({marks})", chunk
             ):
                 stored[d] = (s, tag, np.frombuffer(blob, dtype=np.uint32), Counter(json.loads(f or "[]")))
-        out: list[list[IndexMatch]] = []
-        for sig, f, cands in zip(sigs, facts, candidates, strict=True):
-            matches = []
-            for d in cands:
-                s, tag, other, of = stored[d]
-                est = float(np.mean(other == sig))
-                if est >= threshold:
-                    conflict = bool(f and of and (f - of) and (of - f))
-                    matches.append(IndexMatch(d, s, tag, est, conflict))
-            out.append(sorted(matches, key=lambda m: (-m.estimate, m.doc_id)))
-        return out
+        return score_candidates(sigs, facts, candidates, stored, threshold)
 
 
 def _chunks(items: list, n: int) -> Iterable[list]:
@@ -260,18 +273,7 @@ class RedisNearIndex:
                     np.frombuffer(blob, dtype=np.uint32),
                     Counter(json.loads(f or b"[]")),
                 )
-        out: list[list[IndexMatch]] = []
-        for sig, f, cands in zip(sigs, facts, candidates, strict=True):
-            matches = []
-            for d in cands:
-                if d not in stored:
-                    continue
-                s, tag, other, of = stored[d]
-                est = float(np.mean(other == sig))
-                if est >= threshold:
-                    matches.append(IndexMatch(d, s, tag, est, bool(f and of and (f - of) and (of - f))))
-            out.append(sorted(matches, key=lambda m: (-m.estimate, m.doc_id)))
-        return out
+        return score_candidates(sigs, facts, candidates, stored, threshold)
 
 
 def open_near_index(
