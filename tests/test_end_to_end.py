@@ -221,3 +221,14 @@ def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: di
     for d in staged:
         assert d["text_sha256"] == published[d["doc_id"]]["text_sha256"]
         assert d["raw_ref"] == published[d["doc_id"]]["raw_ref"]
+
+
+def test_scheduled_deployments_follow_each_sources_cron(prefect_harness: None) -> None:
+    sys.path.insert(0, str(REPO))
+    import flows
+
+    deps = {d.name: d for d in flows.deployments(str(DEMO_SOURCES))}
+    assert set(deps) == {"ingest-regulator", "ingest-finnews", "ingest-reprint", "ingest-exchange"}
+    dep = deps["ingest-regulator"]
+    assert dep.parameters["source_ids"] == ["regulator"] and dep.parameters["sources_path"] == str(DEMO_SOURCES)
+    assert [s.schedule.cron for s in dep.schedules] == ["0 2 * * *"]
