@@ -247,7 +247,10 @@ def test_host_delay_holds_across_sources_and_threads(tmp_path: Path, home: Path)
         stamps = sorted(r["ts"] for r in srv.requests)
     assert len(stamps) == 12  # 2 x (robots + home + 4 pages)
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 0.25 * 0.9, gaps
+    # Slots are claimed before each request; the server sees arrivals, which thread scheduling can shift by a few
+    # tens of ms under load. Without shared slots two crawlers interleave with gaps of about a millisecond.
+    assert min(gaps) >= 0.25 * 0.5, gaps
+    assert stamps[-1] - stamps[0] >= 11 * 0.25 * 0.95, gaps
 
 
 def test_url_normalisation_and_rel_canonical(tmp_path: Path, home: Path) -> None:
