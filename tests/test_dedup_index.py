@@ -87,3 +87,18 @@ def test_new_run_is_checked_against_published_snapshots(
     index = near_index(home)
     assert len(index) == 1
     index.close()
+
+
+def test_unreachable_or_unknown_index_is_a_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from fincorpus.dedup.index import open_near_index
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+    with pytest.raises(IndexConfigError, match=r"not reachable.*unset FINCORPUS_NEAR_INDEX"):
+        open_near_index(home, f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setenv("FINCORPUS_NEAR_INDEX", "postgres://x")
+    with pytest.raises(IndexConfigError, match="not a redis:// URL"):
+        open_near_index(home)

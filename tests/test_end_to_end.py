@@ -230,5 +230,7 @@ def test_scheduled_deployments_follow_each_sources_cron(prefect_harness: None) -
     deps = {d.name: d for d in flows.deployments(str(DEMO_SOURCES))}
     assert set(deps) == {"ingest-regulator", "ingest-finnews", "ingest-reprint", "ingest-exchange"}
     dep = deps["ingest-regulator"]
-    assert dep.parameters["source_ids"] == ["regulator"] and dep.parameters["sources_path"] == str(DEMO_SOURCES)
+    assert dep.parameters["source_ids"] == ["regulator"] and dep.parameters["sources_path"] == str(
+        DEMO_SOURCES
+    )
     assert [s.schedule.cron for s in dep.schedules] == ["0 2 * * *"]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build  # noqa: E402
-from metrics import evaluate  # noqa: E402
+from dataset import build
+from metrics import evaluate
 
-from fincorpus.dedup import near  # noqa: E402
+from fincorpus.dedup import near
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -193,8 +193,14 @@ class RedisNearIndex:
         params = json.dumps(
             {k: v for k, v in asdict(self.cfg).items() if k in ("ngram", "bands", "rows", "seed")}
         )
-        self.r.set(f"{prefix}:cfg", params, nx=True)
-        stored = self.r.get(f"{prefix}:cfg").decode()
+        try:
+            self.r.set(f"{prefix}:cfg", params, nx=True)
+            stored = self.r.get(f"{prefix}:cfg").decode()
+        except redis.RedisError as exc:
+            raise IndexConfigError(
+                f"near-duplicate index at {url} is not reachable ({exc}); start Redis there or unset "
+                "FINCORPUS_NEAR_INDEX to use the embedded index"
+            ) from exc
         if stored != params:
             raise IndexConfigError(f"{url} ({prefix}) was built with {stored}, not {params}; rebuild it")
 
