@@ -6,7 +6,7 @@ import pytest
 from fincorpus.cleaning.decode import canonical_charset, decode_bytes
 from fincorpus.cleaning.extract import extract_html, extract_plain
 from fincorpus.cleaning.normalize import normalize_text
-from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
+from fincorpus.cleaning.quality import QualityFilter, Thresholds, compute_quality, lang_of
 from fincorpus.sources.base import AccessDecision
 from fincorpus.sources.optout import detect_optout
 
@@ -76,11 +76,15 @@ def test_quality_scores_then_decision() -> None:
     assert scores["length_chars"] == 24
     assert 0.7 < scores["cjk_share"] < 1.0
     assert lang_of(scores) == "zh"
-    f = QualityFilter(min_chars=50, min_cjk_share=0.2)
+    f = QualityFilter(Thresholds(min_chars=50, min_cjk_share=0.2))
     assert not f.decide(scores).keep and "length_chars=24 < min_chars=50" in f.decide(scores).reason
     english = compute_quality("The People's Bank of China cut the reserve requirement ratio today. " * 3)
-    assert f.decide(english).reason.startswith("cjk_share=0.000")
-    digits = compute_quality("2024年营业收入1,234,567.89万元，同比增长12.34%，净利润567,890.12万元。" * 3)
+    assert f.decide(english).reason.startswith("cjk_share=0.0 < min_cjk_share=0.2")
+    digits = compute_quality(
+        "2024年营业收入1,234,567.89万元，同比增长12.34%；归属于上市公司股东的净利润567,890.12万元，"
+        "同比下降3.21%；基本每股收益0.45元，加权平均净资产收益率8.76%，经营活动现金流量净额98,765.43万元。"
+    )
+    assert digits["digit_share"] > 0.3
     assert f.decide(digits).keep  # numbers in financial text are not punished
 
 
