@@ -32,6 +32,11 @@ redis:
 
 ## Benchmarks under bench/ (results in bench/results/).
 bench: $(STAMP)
+	$(BIN)/python bench/extraction.py
+	$(BIN)/python bench/pdf.py
+	$(BIN)/python bench/pii.py
+	$(BIN)/python bench/domain.py
+	$(BIN)/python bench/text_speed.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/dedup/run.py
 	$(BIN)/python bench/dedup/signature_speed.py

@@ -303,13 +303,24 @@ def pull(
         typer.Option(help="Only documents allowed for this use: research|train|commercial|redistribute"),
     ] = None,
     licence: Annotated[list[str] | None, typer.Option(help="Only these licence classes (repeatable)")] = None,
+    min_finance_score: Annotated[
+        float | None, typer.Option(help="Only documents whose finance_score is at least this (0-1)")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Write a snapshot as datasets-loadable Parquet plus manifest.json and a dataset card."""
     from fincorpus.catalog.export import pull as do_pull
 
-    res = do_pull(fincorpus_home(home), tag, out, usage=usage, licences=licence, overwrite=overwrite)
+    res = do_pull(
+        fincorpus_home(home),
+        tag,
+        out,
+        usage=usage,
+        licences=licence,
+        min_finance_score=min_finance_score,
+        overwrite=overwrite,
+    )
     console.print(f"pulled [bold]{tag}[/]: {res.rows} documents in {len(res.files)} file(s) -> {res.out}")
     console.print(f'load with: datasets.load_dataset("parquet", data_dir="{res.out}", split="train")')
 

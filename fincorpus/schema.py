@@ -13,28 +13,55 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 # Iceberg stores timestamps in microseconds; nanosecond columns would be rejected at commit time.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
+
+def _q(name: str, type_: pa.DataType, doc: str) -> pa.Field:
+    return pa.field(name, type_, metadata={"doc": doc})
+
+
 QUALITY_TYPE = pa.struct(
     [
-        pa.field("length_chars", pa.int32(), metadata={"doc": "characters of normalised text"}),
-        pa.field(
-            "cjk_share",
+        _q("length_chars", pa.int32(), "characters of normalised text"),
+        _q("cjk_share", pa.float32(), "share of non-space characters that are CJK ideographs"),
+        _q(
+            "symbol_share",
             pa.float32(),
-            metadata={"doc": "share of non-space characters that are CJK ideographs"},
+            "share of non-space characters that are symbols (Unicode S*, bullets)",
+        ),
+        _q("digit_share", pa.float32(), "share of digits: recorded, never used to drop financial text"),
+        _q("lines", pa.int32(), "non-empty lines"),
+        _q("dup_line_frac", pa.float32(), "share of lines repeating an earlier line"),
+        _q("dup_line_char_frac", pa.float32(), "share of characters in repeated lines"),
+        _q("dup_para_frac", pa.float32(), "share of paragraphs repeating an earlier paragraph"),
+        _q("dup_para_char_frac", pa.float32(), "share of characters in repeated paragraphs"),
+        _q("top_2gram_char_frac", pa.float32(), "characters covered by the most frequent character 2-gram"),
+        _q("top_3gram_char_frac", pa.float32(), "characters covered by the most frequent character 3-gram"),
+        _q("top_4gram_char_frac", pa.float32(), "characters covered by the most frequent character 4-gram"),
+        _q(
+            "dup_5gram_char_frac", pa.float32(), "characters inside repeated character 5-grams (Gopher-style)"
+        ),
+        _q("dup_10gram_char_frac", pa.float32(), "characters inside repeated character 10-grams"),
+        _q("punct_end_share", pa.float32(), "share of lines ending in sentence or clause punctuation"),
+        _q(
+            "nav_line_share", pa.float32(), "share of short lines without end punctuation (navigation, lists)"
         ),
     ]
 )
 
 PII_TYPE = pa.struct(
     [
-        pa.field("id_card", pa.int32()),
-        pa.field("mobile", pa.int32()),
-        pa.field("bank_card", pa.int32()),
-        pa.field("email", pa.int32()),
+        _q("id_card", pa.int32(), "resident ID numbers (GB 11643 check digit; 15-digit old form)"),
+        _q("mobile", pa.int32(), "mobile numbers"),
+        _q("landline", pa.int32(), "landline numbers"),
+        _q("bank_card", pa.int32(), "bank card numbers (Luhn)"),
+        _q("email", pa.int32(), "e-mail addresses"),
+        _q("ip", pa.int32(), "IP addresses"),
+        _q("passport", pa.int32(), "passport numbers"),
+        _q("max_class", pa.string(), "highest JR/T 0171-2020 class found (C1-C3), null when none"),
     ]
 )
 
@@ -76,6 +103,19 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("url", pa.string(), False, "URL first requested (before redirects)"),
     _f("canonical_url", pa.string(), False, "normalised final URL after redirects"),
     _f("title", pa.string(), doc="title from the page metadata, else <title>; PDF metadata title"),
+    _f("author", pa.string(), doc="author or byline found in the page"),
+    _f("issuing_body", pa.string(), doc="official documents: the issuing body (发布机构/发文机关)"),
+    _f(
+        "doc_number", pa.string(), doc="official documents: the document number (文号), e.g. 银发〔2024〕12号"
+    ),
+    _f(
+        "doc_type",
+        pa.string(),
+        doc="official | announcement | news | report | forum (selects quality thresholds)",
+    ),
+    _f(
+        "page_type", pa.string(), doc="article | list for HTML pages, from the page's link and line structure"
+    ),
     _f("text", pa.string(), doc="normalised main text"),
     _f("lang", pa.string(), doc="zh when the text is mainly CJK, und otherwise"),
     _f("published_at", TIMESTAMP, doc="publication time found in the page, if any"),
@@ -98,6 +138,7 @@ DOCUMENT_FIELDS: list[pa.Field] = [
         doc="the page's own <link rel=canonical> (recorded, not trusted for identity)",
     ),
     _f("original_url", pa.string(), doc="the original a reprint names in a 来源/转载自 link (used by dedup)"),
+    _f("original_source", pa.string(), doc="the source a 来源/转载自 line names, e.g. 新华社"),
     _f("discovered_via", pa.string(), doc="seed | link | sitemap | feed | api-item | file | ..."),
     _f("http_status", pa.int16(), doc="HTTP status of the final response (200 for files)"),
     _f("content_type", pa.string(), doc="media type without parameters"),
@@ -112,11 +153,15 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("warc_record_id", pa.string(), doc="WARC-Record-ID of the response record"),
     _f("extractor", pa.string(), doc="trafilatura | pypdfium2 | plain-text"),
     _f("extractor_version", pa.string(), doc="version of the extractor package"),
+    _f("pages", pa.int32(), doc="PDF page count (pages are separated by form feeds in text)"),
+    _f("no_text_layer", pa.bool_(), doc="PDF without a text layer (scanned): flagged, never silently empty"),
     _f("text_sha256", pa.string(), doc="sha256 of the normalised text; the exact-duplicate key"),
     _f("licence_class", pa.string(), False, "licence class from the source declaration"),
     _f("legal_basis", pa.string(), doc="why we may hold the text, from the source declaration"),
     _f(
-        "rights_notice", pa.string(), doc="rights/reprint notices copied verbatim from the page (later issue)"
+        "rights_notice",
+        pa.string(),
+        doc="rights/reprint notices and disclaimers copied verbatim from the page, one per line",
     ),
     _f("usage", pa.list_(pa.string()), False, "allowed uses derived from the licence class and opt-outs"),
     _f("tdm_reserved", pa.bool_(), doc="TDMRep reservation seen in headers, tdmrep.json or page"),
@@ -125,8 +170,8 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("optout_reason", pa.string(), doc="why training use is excluded, null when it is not"),
     _f("access", ACCESS_TYPE, doc="decision inputs recorded at fetch time"),
     _f("quality", QUALITY_TYPE, doc="quality scores, kept for kept and dropped documents alike"),
-    _f("finance_score", pa.float32(), doc="domain relevance in [0,1] (later issue)"),
-    _f("pii", PII_TYPE, doc="PII findings per class (later issue)"),
+    _f("finance_score", pa.float32(), doc="domain relevance in [0,1] from the finance model (see docs)"),
+    _f("pii", PII_TYPE, doc="PII findings per kind, masked in text with readable tokens such as [身份证号]"),
     _f("dedup_cluster", pa.string(), doc="doc_id of the kept member of this document's duplicate cluster"),
     _f("duplicate_of", pa.string(), doc="doc_id of the kept document, null for kept documents"),
     _f("duplicate_relation", pa.string(), doc="exact | near | reprint | version"),

@@ -7,6 +7,7 @@ from fincorpus.catalog.export import pull, verify
 from fincorpus.catalog.store import CatalogError, CorpusCatalog
 from fincorpus.pipelines.ingest import pending_runs, stage_rows
 from fincorpus.pipelines.publish import publish
+from fincorpus.schema import SCHEMA_VERSION
 from tests.rows import make_row
 
 
@@ -122,7 +123,14 @@ def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
     from fincorpus.catalog import store
     from fincorpus.schema import DOCUMENT_SCHEMA, documents_table
 
-    old_fields = [f for f in DOCUMENT_SCHEMA if f.name not in ("version", "access", "native_id")]
+    # Schema 1: no version/access/native_id columns, and the two-field quality struct of the first release
+    # (schema 3 added nested quality and PII fields, which must evolve in place too).
+    old_quality = pa.struct([pa.field("length_chars", pa.int32()), pa.field("cjk_share", pa.float32())])
+    old_fields = [
+        pa.field("quality", old_quality) if f.name == "quality" else f
+        for f in DOCUMENT_SCHEMA
+        if f.name not in ("version", "access", "native_id", "pii")
+    ]
     old_schema = pa.schema(old_fields)
     cat = CorpusCatalog.__new__(CorpusCatalog)
     cat.home = home
@@ -147,8 +155,28 @@ def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
     stage(home, "r1", [make_row("http://a.test/new.html", text="新文档", version=3)])
     publish(home, "new")
     cat = CorpusCatalog(home)
-    assert cat.documents.properties["fincorpus.schema_version"] == "2"
+    assert cat.documents.properties["fincorpus.schema_version"] == SCHEMA_VERSION
     old = cat.read("old").to_pylist()
     assert len(old) == 1 and old[0]["version"] is None and old[0]["text"] == "上海金融监管局发布通知。"
+    assert old[0]["quality"]["dup_line_frac"] is None and old[0]["quality"]["cjk_share"] > 0
     new = {r["url"]: r["version"] for r in cat.read("new").to_pylist()}
     assert new == {"http://a.test/1.html": None, "http://a.test/new.html": 3}
+
+
+def test_pull_filters_by_finance_score(home: Path, tmp_path: Path) -> None:
+    stage(
+        home,
+        "r1",
+        [
+            make_row("http://a.test/1.html", text="央行降准", finance_score=0.93),
+            make_row("http://a.test/2.html", text="体育新闻", finance_score=0.04),
+            make_row("http://a.test/3.html", text="旧文档"),  # scored before schema 3: no score, left out
+        ],
+    )
+    publish(home, "v1")
+    pulled = pull(home, "v1", tmp_path / "fin", min_finance_score=0.5)
+    assert pulled.rows == 1
+    manifest = json.loads((tmp_path / "fin" / "manifest.json").read_text())
+    assert manifest["filters"]["min_finance_score"] == 0.5
+    with pytest.raises(CatalogError, match="between 0 and 1"):
+        pull(home, "v1", tmp_path / "bad", min_finance_score=5)

@@ -60,6 +60,16 @@ def test_demo_sources_file_is_valid() -> None:
         (('schedule: "0 2 * * *"', 'schedule: "daily"'), "not a 5-field cron expression"),
         (("max_pages: 2000", "max_pages: -1"), "field 'max_pages'"),
         (("    legal_basis:", "    legal_basiss:"), "field 'legal_basiss'"),
+        (("    schedule:", "    doc_type: blog\n    schedule:"), "source 'regulator', field 'doc_type'"),
+        (("    schedule:", "    min_finance_score: 1.5\n    schedule:"), "field 'min_finance_score'"),
+        (
+            ("sources:", "quality:\n  doc_types: {news: {max_nav_share: 0.5}}\nsources:"),
+            "news: unknown limit(s) ['max_nav_share']",
+        ),
+        (
+            ("sources:", "quality:\n  doc_types: {blog: {min_chars: 5}}\nsources:"),
+            "unknown document type 'blog'",
+        ),
     ],
 )
 def test_errors_name_file_source_and_field(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
@@ -117,3 +127,22 @@ def test_real_sources_file_is_valid_and_uses_tested_connectors() -> None:
     assert sf.get("sse-bulletin").headers["Referer"] == "http://www.sse.com.cn/"
     assert sf.get("nfra").json_document is not None
     assert sf.crawler.delay_seconds >= 2
+
+
+def test_cleaning_settings_per_source_and_type(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "sources:",
+        "quality:\n  min_chars: 80\n  doc_types: {report: {min_chars: 20, min_punct_end_share: 0.3}}\nsources:",
+    ).replace(
+        "    schedule:",
+        '    doc_type: official\n    doc_types:\n      - {match: "/xxpl/", doc_type: report}\n'
+        "    content_selectors: [\"//div[@id='content']\"]\n    pii: flag\n    schedule:",
+    )
+    sf = load_sources(write(tmp_path, text))
+    src = sf.get("regulator")
+    assert src.doc_type_for("http://regulator.test/zcfg/1.html") == "official"
+    assert src.doc_type_for("http://regulator.test/xxpl/1.pdf", "application/pdf") == "report"
+    assert src.pii == "flag" and src.content_selectors == ["//div[@id='content']"]
+    assert sf.quality.thresholds("official").min_chars == 80  # the common limit applies to every type ...
+    report = sf.quality.thresholds("report")
+    assert report.min_chars == 20 and report.min_punct_end_share == 0.3  # ... unless a type sets its own

@@ -15,7 +15,7 @@ from tests.rows import make_row
 
 
 def test_schema_is_explicit_and_versioned() -> None:
-    assert DOCUMENT_SCHEMA.metadata[b"fincorpus.schema_version"] == SCHEMA_VERSION.encode() == b"2"
+    assert DOCUMENT_SCHEMA.metadata[b"fincorpus.schema_version"] == SCHEMA_VERSION.encode() == b"3"
     assert DOCUMENT_SCHEMA.field("fetched_at").type == pa.timestamp(
         "us", tz="UTC"
     )  # Iceberg wants microseconds

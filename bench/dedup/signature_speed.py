@@ -38,7 +38,9 @@ def main() -> None:
     for t in texts:
         norm = normalise(t)
         m = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
-        m.update_batch([norm[i : i + cfg.ngram].encode("utf-8") for i in range(max(len(norm) - cfg.ngram + 1, 1))])
+        m.update_batch(
+            [norm[i : i + cfg.ngram].encode("utf-8") for i in range(max(len(norm) - cfg.ngram + 1, 1))]
+        )
     base = len(texts) / (time.perf_counter() - t0)
     out = {
         "documents": len(texts),

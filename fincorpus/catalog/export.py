@@ -41,7 +41,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def filter_rows(table: pa.Table, usage: str | None, licences: list[str] | None) -> pa.Table:
+def filter_rows(
+    table: pa.Table, usage: str | None, licences: list[str] | None, min_finance_score: float | None = None
+) -> pa.Table:
     if usage:
         if usage not in USES:
             raise CatalogError(f"unknown usage {usage!r}; use one of {', '.join(USES)}")
@@ -52,6 +54,12 @@ def filter_rows(table: pa.Table, usage: str | None, licences: list[str] | None) 
         if unknown:
             raise CatalogError(f"unknown licence class(es) {unknown}; use any of {sorted(LICENCE_CLASSES)}")
         table = table.filter(pc.is_in(table["licence_class"], value_set=pa.array(licences)))
+    if min_finance_score is not None:
+        if not 0.0 <= min_finance_score <= 1.0:
+            raise CatalogError(f"--min-finance-score must be between 0 and 1, got {min_finance_score}")
+        # documents scored before schema 3 have no score: they are left out rather than guessed
+        keep = pc.fill_null(pc.greater_equal(table["finance_score"], min_finance_score), False)
+        table = table.filter(keep)
     return table
 
 
@@ -99,12 +107,13 @@ def pull(
     *,
     usage: str | None = None,
     licences: list[str] | None = None,
+    min_finance_score: float | None = None,
     overwrite: bool = False,
 ) -> PullResult:
     catalog = CorpusCatalog(home)
     table = catalog.read(tag)  # raises CatalogError on an unknown tag before anything is written
     snapshot_id = next(t.snapshot_id for t in catalog.tags() if t.tag == tag)
-    table = filter_rows(table, usage, licences)
+    table = filter_rows(table, usage, licences, min_finance_score)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise CatalogError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
     tmp = out.with_name(out.name + ".partial")
@@ -124,7 +133,7 @@ def pull(
                 "sha256": _sha256(tmp / name),
             }
         )
-    filters = {"usage": usage, "licences": licences}
+    filters = {"usage": usage, "licences": licences, "min_finance_score": min_finance_score}
     manifest = {
         "tag": tag,
         "snapshot_id": snapshot_id,

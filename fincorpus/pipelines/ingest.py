@@ -12,14 +12,14 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from fincorpus.cleaning import normalize
-from fincorpus.cleaning.decode import decode_bytes
+from fincorpus.cleaning.boilerplate import notices_in_html
+from fincorpus.cleaning.decode import MojibakeError, decode_bytes, ensure_clean
 from fincorpus.cleaning.extract import (
     Extracted,
     ExtractionError,
@@ -28,7 +28,8 @@ from fincorpus.cleaning.extract import (
     extract_plain,
     parse_date,
 )
-from fincorpus.cleaning.quality import QualityFilter, compute_quality, lang_of
+from fincorpus.cleaning.quality import QualityFilter
+from fincorpus.cleaning.textpath import clean_text
 from fincorpus.dedup.cluster import mark_near_duplicates
 from fincorpus.dedup.exact import mark_exact_duplicates
 from fincorpus.dedup.index import NearIndex, RedisNearIndex, open_near_index
@@ -40,7 +41,7 @@ from fincorpus.sources.dataset import RECORD_TYPE, DatasetReader
 from fincorpus.sources.files import FilesReader
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
-from fincorpus.sources.registry import SourcesFile
+from fincorpus.sources.registry import SourceConfig, SourcesFile
 from fincorpus.sources.warcfiles import WarcFilesReader
 from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted, normalize_url
 
@@ -135,11 +136,15 @@ def _extract(
             text, capture.item.title if capture.item else None, None, "dataset-column", source.dataset.text
         )
         return extracted, {"charset": "utf-8", "charset_source": "dataset"}, None
-    decoded = decode_bytes(body, ctype)
+    try:
+        decoded = ensure_clean(decode_bytes(body, ctype))
+    except MojibakeError as exc:  # never publish garbled text: the row goes to removed with the reason
+        raise ExtractionError(f"mojibake: {exc}") from exc
     facts = {"charset": decoded.charset, "charset_source": decoded.source}
     if capture.content_type == "text/plain":
         return extract_plain(decoded.text), facts, None
-    return extract_html(decoded.text, capture.final_url), facts, decoded.text
+    selectors = sources.get(capture.source_id).content_selectors
+    return extract_html(decoded.text, capture.final_url, selectors=selectors), facts, decoded.text
 
 
 def _extract_json_document(
@@ -157,15 +162,15 @@ def _extract_json_document(
     value = dotted(data, spec.html or spec.text)
     if not isinstance(value, str) or not value.strip():
         raise ExtractionError(f"JSON document has no text at {spec.html or spec.text!r}")
-    ex = extract_html(value, capture.final_url) if spec.html else extract_plain(value)
+    selectors = sources.get(capture.source_id).content_selectors
+    ex = extract_html(value, capture.final_url, selectors=selectors) if spec.html else extract_plain(value)
     title = dotted(data, spec.title)
     published = dotted(data, spec.published)
-    ex = Extracted(
-        ex.text,
-        str(title) if title else ex.title,
-        parse_date(str(published)) if published else ex.published_at,
-        ex.extractor + "+json",
-        ex.extractor_version,
+    ex = replace(
+        ex,
+        title=str(title) if title else ex.title,
+        published_at=parse_date(str(published)) if published else ex.published_at,
+        extractor=ex.extractor + "+json",
     )
     return ex, {"charset": decoded.charset, "charset_source": decoded.source}, None
 
@@ -244,18 +249,35 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
     optout = detect_optout(
         capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation
     )
-    text = normalize.normalize_text(extracted.text)
-    scores = compute_quality(text)
+    doc_type = source.doc_type_for(capture.final_url, capture.content_type)
+    cleaned = clean_text(
+        extracted.text,
+        page_notices=notices_in_html(html) if html else (),
+        doc_type=doc_type,
+        pii_mode=source.pii,
+    )
+    scores = cleaned.quality
     row.update(
         facts,
         title=extracted.title,
-        text=text,
-        lang=lang_of(scores),
+        author=extracted.author,
+        issuing_body=extracted.issuing_body,
+        doc_number=extracted.doc_number,
+        doc_type=doc_type,
+        page_type=extracted.page_type,
+        pages=extracted.pages,
+        no_text_layer=extracted.no_text_layer,
+        text=cleaned.text,
+        lang=cleaned.lang,
         published_at=extracted.published_at,
         extractor=extracted.extractor,
         extractor_version=extracted.extractor_version,
-        text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        text_sha256=hashlib.sha256(cleaned.text.encode("utf-8")).hexdigest(),
         quality=dict(scores),
+        finance_score=cleaned.finance_score,
+        pii=cleaned.pii,
+        rights_notice=cleaned.rights_notice,
+        original_source=cleaned.original_source,
         tdm_reserved=optout.tdm_reserved,
         noai=optout.noai,
         ai_reserved=optout.ai_reserved,
@@ -276,18 +298,48 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         row["steps"].append(
             {"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"}
         )
-    row["steps"].append({"step": "extract", "detail": f"{extracted.extractor} {extracted.extractor_version}"})
-    row["steps"].append({"step": normalize.STEP, "detail": None})
+    row["steps"].append(
+        {
+            "step": "extract",
+            "detail": f"{extracted.extractor} {extracted.extractor_version}"
+            + (f" ({extracted.path})" if extracted.path else ""),
+        }
+    )
+    row["steps"].extend(cleaned.steps)
     if optout.reason:
         row["steps"].append({"step": "optout", "detail": optout.reason})
-    qfilter = QualityFilter(sources.quality.min_chars, sources.quality.min_cjk_share)
-    decision = qfilter.decide(scores)
+    decision = _decide(row, sources, source, doc_type)
     row["steps"].append(
-        {"step": qfilter.name, "detail": "keep" if decision.keep else f"drop: {decision.reason}"}
+        {"step": decision.step, "detail": "keep" if decision.keep else f"drop: {decision.reason}"}
     )
     if not decision.keep:
-        row.update(removed_stage=qfilter.name, removed_reason=decision.reason)
+        row.update(removed_stage=decision.step, removed_reason=decision.reason)
     return row
+
+
+@dataclass(frozen=True)
+class _Decision:
+    step: str
+    keep: bool
+    reason: str = ""
+
+
+def _decide(row: dict[str, Any], sources: SourcesFile, source: SourceConfig, doc_type: str) -> _Decision:
+    """Decisions over the stored scores, in order: PDF text layer, quality thresholds, finance relevance."""
+    if row.get("no_text_layer"):
+        return _Decision(
+            "extract.pdf", False, "PDF has no text layer (scanned or image-only); OCR it before ingesting"
+        )
+    qfilter = QualityFilter(sources.quality.thresholds(doc_type), doc_type)
+    decision = qfilter.decide(row["quality"], row.get("page_type"))
+    if not decision.keep:
+        return _Decision(qfilter.name, False, decision.reason)
+    limit = source.min_finance_score
+    if limit is not None and (row.get("finance_score") or 0.0) < limit:
+        return _Decision(
+            "domain", False, f"finance_score={row.get('finance_score')} < min_finance_score={limit}"
+        )
+    return _Decision(qfilter.name, True)
 
 
 def process_captures(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fincorpus.cleaning.quality import DOC_TYPES, Thresholds, thresholds_for
 from fincorpus.licensing import LICENCE_CLASSES
 
 SOURCE_ID_RE = r"^[a-z0-9_-]+$"
@@ -63,10 +65,51 @@ class CrawlerConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    """Thresholds for the basic quality decision; the scores are stored either way."""
+    """Quality thresholds per document type (defaults in fincorpus/cleaning/quality.py); scores are stored either way.
 
-    min_chars: Annotated[int, Field(ge=0)] = 50
-    min_cjk_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    ``min_chars``/``min_cjk_share`` at this level apply to every type (the form of the first release);
+    ``doc_types`` overrides single limits of single types, e.g. ``doc_types: {news: {max_nav_line_share: 0.5}}``.
+    """
+
+    min_chars: Annotated[int, Field(ge=0)] | None = None
+    min_cjk_share: Annotated[float, Field(ge=0, le=1)] | None = None
+    doc_types: dict[str, dict[str, float | int | bool | None]] = {}
+
+    @field_validator("doc_types")
+    @classmethod
+    def _known_limits(
+        cls, v: dict[str, dict[str, float | int | bool | None]]
+    ) -> dict[str, dict[str, float | int | bool | None]]:
+        known = {f.name for f in fields(Thresholds)}
+        for doc_type, limits in v.items():
+            if doc_type not in DOC_TYPES:
+                raise ValueError(f"unknown document type {doc_type!r}; use one of {', '.join(DOC_TYPES)}")
+            unknown = sorted(set(limits) - known)
+            if unknown:
+                raise ValueError(f"{doc_type}: unknown limit(s) {unknown}; known: {', '.join(sorted(known))}")
+        return v
+
+    def thresholds(self, doc_type: str) -> Thresholds:
+        base = thresholds_for(doc_type, self.doc_types)
+        common = {
+            k: v
+            for k, v in (("min_chars", self.min_chars), ("min_cjk_share", self.min_cjk_share))
+            if v is not None
+        }
+        explicit = self.doc_types.get(doc_type, {})
+        return replace(base, **{k: v for k, v in common.items() if k not in explicit})
+
+
+class DocTypeRule(_Strict):
+    """A document type for the URLs of a source that match ``match`` (first match wins)."""
+
+    match: str
+    doc_type: Literal["official", "announcement", "news", "report", "forum"]
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        return _compile_all([v])[0]
 
 
 class LicenceOverride(_Strict):
@@ -198,6 +241,14 @@ class SourceConfig(_Strict):
     legal_basis: str
     licence_overrides: list[LicenceOverride] = []
     schedule: str | None = None
+    # Cleaning: which quality thresholds apply, where the main text is on known templates, what to do with PII.
+    doc_type: Literal["official", "announcement", "news", "report", "forum"] = "news"
+    doc_types: list[DocTypeRule] = []  # per-URL document types, e.g. PDFs of an exchange are reports
+    content_selectors: list[str] = []  # XPath expressions tried before generic extraction
+    pii: Literal["mask", "flag"] = "mask"  # flag: count findings but leave the text as published
+    min_finance_score: Annotated[float, Field(ge=0, le=1)] | None = (
+        None  # drop less finance-relevant documents
+    )
 
     @field_validator("allow", "deny")
     @classmethod
@@ -244,6 +295,15 @@ class SourceConfig(_Strict):
             if re.search(rule.match, url):
                 return rule.licence, rule.legal_basis
         return self.licence, self.legal_basis
+
+    def doc_type_for(self, url: str, content_type: str | None = None) -> str:
+        """Document type of one URL: the first matching rule, else the source's; PDFs default to reports."""
+        for rule in self.doc_types:
+            if re.search(rule.match, url):
+                return rule.doc_type
+        if content_type == "application/pdf" and self.doc_type == "news":
+            return "report"
+        return self.doc_type
 
     def allowed_url(self, url: str) -> bool:
         """Deny wins over allow; no allow patterns means every URL on the seed hosts."""
