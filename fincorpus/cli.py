@@ -380,6 +380,14 @@ def show(
         "usage",
         "tdm_reserved",
         "noai",
+        "doc_type",
+        "page_type",
+        "author",
+        "issuing_body",
+        "doc_number",
+        "original_source",
+        "rights_notice",
+        "finance_score",
         "duplicate_of",
         "raw_ref",
         "warc_record_id",
@@ -389,7 +397,13 @@ def show(
         "removed_reason",
     ):
         if field in row and row[field] is not None:
-            t.add_row(field, str(row[field]))
+            value = row[field]
+            t.add_row(field, f"{value:.4f}" if isinstance(value, float) else str(value))
+    if row.get("pii"):
+        found = {k: v for k, v in row["pii"].items() if v and k != "max_class"}
+        t.add_row(
+            "pii", (f"{found} masked, highest class {row['pii']['max_class']}") if found else "none found"
+        )
     t.add_row(
         "raw bytes",
         f"{len(raw.body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256",

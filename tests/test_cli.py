@@ -80,10 +80,19 @@ def test_show_checks_raw_bytes(home: Path) -> None:
         rec = a.write_resource(
             url="file:///n.txt", fetched_at=datetime.now(UTC), content_type="text/plain", body="正文".encode()
         )
-    stage_rows(home, "r1", [make_row(raw_ref=rec.raw_ref, raw_sha256=rec.raw_sha256)], {})
+    row = make_row(
+        raw_ref=rec.raw_ref,
+        raw_sha256=rec.raw_sha256,
+        finance_score=0.8125,
+        rights_notice="版权所有 示例网",
+        pii={"mobile": 2, "id_card": 0, "max_class": "C2"},
+    )
+    stage_rows(home, "r1", [row], {})
     publish(home, "v1")
     res = run("show", "http://a.test/1.html", home=home)
     assert res.returncode == 0 and "matches" in res.stdout and "fetch" in res.stdout
+    # what an auditor needs from cleaning: the relevance score, the notices kept, what PII was masked
+    assert "0.8125" in res.stdout and "版权所有 示例网" in res.stdout and "'mobile': 2" in res.stdout
     res = run("show", "http://missing.test/", home=home)
     assert res.returncode == 2 and "no document" in res.stderr
 
