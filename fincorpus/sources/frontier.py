@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,18 @@ def catalog_engine(home: Path) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # WAL is a property of the file, set once. Switching to it needs an exclusive lock and SQLite may answer
+        # "database is locked" at once instead of waiting (two workers opening a new catalog together), so
+        # check first and retry the switch briefly.
+        for attempt in range(50):
+            try:
+                if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
