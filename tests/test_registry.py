@@ -70,6 +70,10 @@ def test_demo_sources_file_is_valid() -> None:
             ("sources:", "quality:\n  doc_types: {blog: {min_chars: 5}}\nsources:"),
             "unknown document type 'blog'",
         ),
+        (
+            ("    schedule:", "    content_selectors: [\"//div[@id='x'\"]\n    schedule:"),
+            "field 'content_selectors': content selector",
+        ),
     ],
 )
 def test_errors_name_file_source_and_field(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:

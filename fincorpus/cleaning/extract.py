@@ -263,6 +263,15 @@ def _visible(tree: lxml.html.HtmlElement) -> int:
     return page_stats(tree).chars
 
 
+def check_selector(selector: str) -> str:
+    """Compile a content selector once so a bad one is reported when the sources file is read, not mid-ingest."""
+    try:
+        lxml.etree.XPath(_to_xpath(selector))
+    except lxml.etree.XPathError as exc:
+        raise ValueError(f"content selector {selector!r} is not valid XPath or simple CSS: {exc}") from exc
+    return selector
+
+
 def _select_text(tree: lxml.html.HtmlElement, selector: str) -> str:
     """Text of the nodes a content selector picks, paragraphs on their own lines."""
     try:

@@ -260,6 +260,17 @@ class SourceConfig(_Strict):
     def _known_licence(cls, v: str) -> str:
         return _check_licence(v)
 
+    @field_validator("content_selectors")
+    @classmethod
+    def _selectors(cls, v: list[str]) -> list[str]:
+        if not v:
+            return v
+        from fincorpus.cleaning.extract import (
+            check_selector,
+        )  # trafilatura: imported only when selectors are used
+
+        return [check_selector(s) for s in v]
+
     @field_validator("seeds", "sitemaps", "feeds")
     @classmethod
     def _http_urls(cls, v: list[str]) -> list[str]:
