@@ -20,6 +20,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fincorpus.cleaning.quality import END_PUNCT, is_nav_line
+
 STEP = "boilerplate:lines+notices"
 
 MAX_NOTICE_CHARS = 300
@@ -63,9 +65,7 @@ _FURNITURE_WHOLE = re.compile(
 )
 # "Related article" lines: a headline followed by its date and time, maybe a short channel name.
 _DATED_LINK = re.compile(r"^.{4,80}?\s*\d{4}-\d{2}-\d{2}(?:\s+\d{2}:\d{2}(?::\d{2})?)?(?:\s+\S{1,8})?$")
-_END_PUNCT = "。！？；：…」』”’）》】.!?;:)\"'"
 NAV_RUN_MIN = 5  # this many short unpunctuated lines in a row at the head or tail of a web page are a menu
-NAV_LINE_MAX = 20
 
 _TAG_TEXT = re.compile(r">([^<>]{2,600})<")
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -113,10 +113,6 @@ def _unique(items: list[str]) -> list[str]:
     return [x for x in items if not (x in seen or seen.add(x))]  # type: ignore[func-returns-value]
 
 
-def _is_nav_line(line: str) -> bool:
-    return len(line) <= NAV_LINE_MAX and line[-1] not in _END_PUNCT
-
-
 def _trim_nav_runs(lines: list[str], removed: Counter[str]) -> list[str]:
     """Drop menus before the article and link lists after it: runs of short unpunctuated lines at either end.
 
@@ -130,7 +126,7 @@ def _trim_nav_runs(lines: list[str], removed: Counter[str]) -> list[str]:
             stripped = line.strip()
             if not stripped:
                 continue
-            if not _is_nav_line(stripped):
+            if not is_nav_line(stripped):
                 break
             run += 1
             end = i + 1
@@ -177,7 +173,7 @@ def clean_boilerplate(
         if is_furniture(stripped):
             removed["furniture"] += 1
             continue
-        if web_page and _DATED_LINK.match(stripped) and stripped[-1] not in _END_PUNCT:
+        if web_page and _DATED_LINK.match(stripped) and stripped[-1] not in END_PUNCT:
             removed["dated-link"] += 1
             continue
         kept.append(line)

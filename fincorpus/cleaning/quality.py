@@ -48,8 +48,15 @@ class QualityScores(TypedDict):
 _SYMBOL = regex.compile(r"\p{S}|[■□▪▫◆◇○●★☆※→←↑↓►▶◀▲▼|]")
 _SPACE = re.compile(r"\s+")
 # A line "ends" when its last character closes a sentence or a clause, Chinese or ASCII, quotes included.
-_END_PUNCT = frozenset("。！？；：…」』”’）》】.!?;:)\"'")
-_NAV_MAX_CHARS = 20
+END_PUNCT = frozenset("。！？；：…」』”’）》】.!?;:)\"'")
+NAV_LINE_MAX_CHARS = 20
+
+
+def is_nav_line(line: str) -> bool:
+    """A short line without end punctuation: a menu item, a list entry or a bare heading (``line`` is stripped)."""
+    return len(line) <= NAV_LINE_MAX_CHARS and line[-1] not in END_PUNCT
+
+
 _PRIME = np.uint64(1_000_003)
 
 
@@ -119,8 +126,8 @@ def compute_quality(text: str) -> QualityScores:
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\f", text) if p.strip()]
     dup_line, dup_line_chars = _duplicates(lines)
     dup_para, dup_para_chars = _duplicates(paragraphs)
-    ended = sum(1 for line in lines if line[-1] in _END_PUNCT)
-    nav = sum(1 for line in lines if len(line) <= _NAV_MAX_CHARS and line[-1] not in _END_PUNCT)
+    ended = sum(1 for line in lines if line[-1] in END_PUNCT)
+    nav = sum(1 for line in lines if is_nav_line(line))
     scores: QualityScores = {
         "length_chars": len(text),
         "cjk_share": _share(_count_between(codes, _CJK_RANGES), visible),
