@@ -1,19 +1,28 @@
 """The document record: one explicit, versioned Arrow schema that every stage reads and writes.
 
-Nothing in fincorpus infers a schema from data. Stages build rows as plain dicts and turn them into Arrow
-through :func:`documents_table`, which rejects unknown or mistyped fields instead of guessing.
+Nothing in fincorpus infers a schema from data. The processing stage builds one record per document and turns the
+records of a shard into Arrow once, through :func:`records_table`, which rejects unknown, missing or mistyped fields
+(struct members included) and names the stage and field; every later stage works on Arrow columns and declares the
+columns it reads and writes (``fincorpus.pipelines.stage``).
+
+Two schemas come from one field list:
+
+- ``RECORD_SCHEMA``: the catalog table and the staged parts. Every record a run produced, kept or removed, with
+  ``status`` (kept | removed) and, for removed records, ``removed_stage`` and ``removed_reason``.
+- ``DOCUMENT_SCHEMA``: what a pulled snapshot holds (kept documents): the same fields without the three above.
+
 Field meanings are documented in docs/data-model.md; change both together and bump SCHEMA_VERSION.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 # Iceberg stores timestamps in microseconds; nanosecond columns would be rejected at commit time.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -180,23 +189,36 @@ DOCUMENT_FIELDS: list[pa.Field] = [
         pa.float32(),
         doc="character 5-gram Jaccard with the kept document (1.0 for exact)",
     ),
+    _f(
+        "superseded_at",
+        TIMESTAMP,
+        doc="relation version: publication time of the newer version that superseded this one",
+    ),
     _f("steps", pa.list_(STEP_TYPE), False, "every processing step that touched the document, in order"),
     _f("run_id", pa.string(), False, "ingest run that produced this record"),
     _f("config_sha256", pa.string(), False, "sha256 of the validated source + pipeline configuration"),
 ]
 
-DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS, metadata={"fincorpus.schema_version": SCHEMA_VERSION})
+STATUS_FIELDS: list[pa.Field] = [
+    _f("status", pa.string(), False, "kept | removed: whether the record is part of the corpus"),
+    _f(
+        "removed_stage",
+        pa.string(),
+        doc="removed records: stage that dropped it, e.g. quality.news, dedup.exact, error",
+    ),
+    _f("removed_reason", pa.string(), doc="removed records: human-readable reason with the deciding values"),
+]
 
-REMOVED_SCHEMA = pa.schema(
-    [
-        *DOCUMENT_FIELDS,
-        _f("removed_stage", pa.string(), False, "stage that dropped the document, e.g. quality, dedup.exact"),
-        _f("removed_reason", pa.string(), False, "human-readable reason with the deciding values"),
-    ],
-    metadata={"fincorpus.schema_version": SCHEMA_VERSION},
+DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS, metadata={"fincorpus.schema_version": SCHEMA_VERSION})
+RECORD_SCHEMA = pa.schema(
+    [*DOCUMENT_FIELDS, *STATUS_FIELDS], metadata={"fincorpus.schema_version": SCHEMA_VERSION}
 )
+# Removed records have the record schema; the name stays for readers of earlier releases.
+REMOVED_SCHEMA = RECORD_SCHEMA
 
 DOCUMENT_COLUMNS: tuple[str, ...] = tuple(DOCUMENT_SCHEMA.names)
+RECORD_COLUMNS: tuple[str, ...] = tuple(RECORD_SCHEMA.names)
+STATUSES = ("kept", "removed")
 
 
 def doc_id_from_url(canonical_url: str) -> str:
@@ -213,44 +235,135 @@ class SchemaError(ValueError):
     """A row does not fit the document schema."""
 
 
-def _check_rows(rows: list[Mapping[str, Any]], schema: pa.Schema) -> None:
+def _where(stage: str, i: int, row: Mapping[str, Any]) -> str:
+    doc = row.get("doc_id")
+    return f"{stage}: row {i}" + (f" (doc_id={doc!r})" if doc else "")
+
+
+def _check_nested(
+    stage: str, i: int, row: Mapping[str, Any], path: str, value: Any, type_: pa.DataType
+) -> None:
+    """Struct values must carry exactly the struct's members: a misspelled key is an error, never a silent null."""
+    if value is None:
+        return
+    if pa.types.is_struct(type_):
+        if not isinstance(value, Mapping):
+            raise SchemaError(
+                f"{_where(stage, i, row)}: field {path!r} must be a mapping, got {type(value).__name__}"
+            )
+        names = [type_.field(k).name for k in range(type_.num_fields)]
+        unknown = sorted(set(value) - set(names))
+        missing = sorted(set(names) - set(value))
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown key(s) {unknown}")
+            if missing:
+                parts.append(f"missing key(s) {missing}")
+            raise SchemaError(
+                f"{_where(stage, i, row)}: field {path!r}: {' and '.join(parts)}; its members are {names}"
+            )
+        for k in range(type_.num_fields):
+            f = type_.field(k)
+            if not f.nullable and value[f.name] is None:
+                raise SchemaError(f"{_where(stage, i, row)}: field {path}.{f.name} is required")
+            _check_nested(stage, i, row, f"{path}.{f.name}", value[f.name], f.type)
+    elif pa.types.is_list(type_) and pa.types.is_struct(type_.value_type):
+        if not isinstance(value, list | tuple):
+            raise SchemaError(f"{_where(stage, i, row)}: field {path!r} must be a list")
+        for k, item in enumerate(value):
+            _check_nested(stage, i, row, f"{path}[{k}]", item, type_.value_type)
+
+
+def check_rows(rows: list[Mapping[str, Any]], schema: pa.Schema, stage: str = "build") -> None:
+    """Unknown fields, empty required fields and malformed struct members are errors naming stage, row and field."""
     allowed = set(schema.names)
-    required = {f.name for f in schema if not f.nullable}
+    required = [f.name for f in schema if not f.nullable]
+    nested = [f for f in schema if pa.types.is_struct(f.type) or pa.types.is_list(f.type)]
+    has_status = "status" in allowed
     for i, row in enumerate(rows):
         unknown = set(row) - allowed
         if unknown:
             raise SchemaError(
-                f"row {i}: unknown field(s) {sorted(unknown)}; add them to fincorpus/schema.py first"
+                f"{_where(stage, i, row)}: unknown field(s) {sorted(unknown)}; add them to fincorpus/schema.py first"
             )
-        missing = sorted(n for n in required if row.get(n) is None)
+        missing = [n for n in required if row.get(n) is None]
         if missing:
-            raise SchemaError(
-                f"row {i} (doc_id={row.get('doc_id')!r}): required field(s) {missing} are empty"
-            )
+            raise SchemaError(f"{_where(stage, i, row)}: required field(s) {missing} are empty")
+        for f in nested:
+            _check_nested(stage, i, row, f.name, row.get(f.name), f.type)
+        if has_status:
+            status = row["status"]
+            if status not in STATUSES:
+                raise SchemaError(f"{_where(stage, i, row)}: status {status!r} is not one of {STATUSES}")
+            if status == "removed" and not (row.get("removed_stage") and row.get("removed_reason")):
+                raise SchemaError(
+                    f"{_where(stage, i, row)}: a removed record needs removed_stage and removed_reason"
+                )
+            if status == "kept" and row.get("removed_stage"):
+                raise SchemaError(
+                    f"{_where(stage, i, row)}: a kept record has removed_stage {row['removed_stage']!r}"
+                )
 
 
-def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:
+def to_table(
+    rows: Iterable[Mapping[str, Any]], schema: pa.Schema = DOCUMENT_SCHEMA, stage: str = "build"
+) -> pa.Table:
     """Build an Arrow table with exactly ``schema``; missing nullable fields become null."""
     rows = list(rows)
-    _check_rows(rows, schema)
+    check_rows(rows, schema, stage)
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SchemaError(f"rows do not fit the document schema: {exc}") from exc
+        raise SchemaError(f"{stage}: rows do not fit the document schema: {exc}") from exc
 
 
-def documents_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-    return to_table(rows, DOCUMENT_SCHEMA)
+def documents_table(rows: Iterable[Mapping[str, Any]], stage: str = "build") -> pa.Table:
+    return to_table(rows, DOCUMENT_SCHEMA, stage)
 
 
-def removed_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-    return to_table(rows, REMOVED_SCHEMA)
+def records_table(rows: Iterable[Mapping[str, Any]], stage: str = "build") -> pa.Table:
+    """Records of the catalog/staging schema; ``status`` defaults from ``removed_stage`` when not given."""
+    filled = []
+    for r in rows:
+        if "status" not in r:
+            r = {**r, "status": "removed" if r.get("removed_stage") else "kept"}
+        filled.append(r)
+    return to_table(filled, RECORD_SCHEMA, stage)
+
+
+def removed_table(rows: Iterable[Mapping[str, Any]], stage: str = "build") -> pa.Table:
+    """Removed records (status removed, stage and reason required)."""
+    out = []
+    for i, r in enumerate(rows):
+        if not r.get("removed_stage") or not r.get("removed_reason"):
+            raise SchemaError(
+                f"{_where(stage, i, r)}: removed_stage and removed_reason are required for a removed record"
+            )
+        out.append({**r, "status": "removed"})
+    return to_table(out, RECORD_SCHEMA, stage)
+
+
+def empty_quality() -> dict[str, Any]:
+    """A quality struct with every member present and null (for records that never reached scoring)."""
+    return {QUALITY_TYPE.field(k).name: None for k in range(QUALITY_TYPE.num_fields)}
+
+
+def conform(table: pa.Table, schema: pa.Schema = RECORD_SCHEMA) -> pa.Table:
+    """A table read from an older schema version, with the newer columns added as nulls, in schema order."""
+    for f in schema:
+        if f.name not in table.column_names:
+            if f.name == "status":
+                table = table.append_column(f.name, pa.array(["kept"] * table.num_rows, pa.string()))
+            else:
+                table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
 
 
 def fields_markdown() -> str:
     """The field table of docs/data-model.md (regenerate with ``python -m fincorpus.schema``)."""
     lines = ["| field | type | | meaning |", "|---|---|---|---|"]
-    for f in REMOVED_SCHEMA:
+    for f in RECORD_SCHEMA:
         doc = (f.metadata or {}).get(b"doc", b"").decode().replace("|", "\\|")
         lines.append(f"| `{f.name}` | `{f.type}` | {'required' if not f.nullable else ''} | {doc} |")
     return "\n".join(lines)
@@ -258,3 +371,81 @@ def fields_markdown() -> str:
 
 if __name__ == "__main__":
     print(fields_markdown())
+
+
+# -- stages over typed batches -----------------------------------------------------------------------------------
+
+
+def _step(name: str, d: str | tuple[str, str] | None) -> list[dict[str, str]]:
+    if d is None:
+        return []
+    if isinstance(d, tuple):
+        return [{"step": d[0], "detail": d[1]}]
+    return [{"step": name, "detail": d}]
+
+
+class Stage:
+    """A stage declares the record columns it reads and writes; :meth:`apply` enforces the declaration.
+
+    A stage function sees only :meth:`view` (its declared input columns) and returns new arrays for its declared
+    output columns plus, per row, an optional step detail that is appended to ``steps``. Nothing else can change:
+    an undeclared output, a wrong type or a wrong length is a SchemaError naming the stage and column.
+    """
+
+    def __init__(
+        self, name: str, reads: Iterable[str], writes: Iterable[str], schema: pa.Schema = RECORD_SCHEMA
+    ):
+        self.name = name
+        self.reads = tuple(reads)
+        self.writes = tuple(writes)
+        self.schema = schema
+        unknown = [c for c in (*self.reads, *self.writes) if c not in schema.names]
+        if unknown:
+            raise SchemaError(f"stage {name}: unknown column(s) {unknown}")
+
+    def __repr__(self) -> str:
+        return f"Stage({self.name!r}, reads={self.reads}, writes={self.writes})"
+
+    def view(self, table: pa.Table) -> pa.Table:
+        missing = [c for c in self.reads if c not in table.column_names]
+        if missing:
+            raise SchemaError(f"stage {self.name}: input lacks column(s) {missing}")
+        return table.select(list(self.reads))
+
+    def apply(
+        self,
+        table: pa.Table,
+        columns: Mapping[str, pa.Array | pa.ChunkedArray],
+        steps: Sequence[str | tuple[str, str] | None] | None = None,
+    ) -> pa.Table:
+        extra = [c for c in columns if c not in self.writes]
+        if extra:
+            raise SchemaError(
+                f"stage {self.name}: wrote undeclared column(s) {extra}; declared {list(self.writes)}"
+            )
+        out = table
+        for name, values in columns.items():
+            want = self.schema.field(name).type
+            if len(values) != table.num_rows:
+                raise SchemaError(
+                    f"stage {self.name}: column {name!r} has {len(values)} values for {table.num_rows} rows"
+                )
+            if not values.type.equals(want):
+                try:
+                    values = values.cast(want)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                    raise SchemaError(
+                        f"stage {self.name}: column {name!r} is {values.type}, not {want}"
+                    ) from exc
+            out = out.set_column(out.schema.get_field_index(name), self.schema.field(name), values)
+        if steps is not None:
+            if len(steps) != table.num_rows:
+                raise SchemaError(f"stage {self.name}: {len(steps)} step details for {table.num_rows} rows")
+            old = out.column("steps").to_pylist()
+            new = [(s or []) + _step(self.name, d) for s, d in zip(old, steps, strict=True)]
+            out = out.set_column(
+                out.schema.get_field_index("steps"),
+                self.schema.field("steps"),
+                pa.array(new, self.schema.field("steps").type),
+            )
+        return out

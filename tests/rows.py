@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fincorpus.schema import doc_id_from_url
+from fincorpus.schema import empty_quality, doc_id_from_url
 
 
 def make_row(
@@ -30,11 +30,12 @@ def make_row(
         "licence_class": "cn-art5-official",
         "legal_basis": "test",
         "usage": ["research"],
-        "quality": {"length_chars": 120, "cjk_share": 0.9},
+        "quality": {**empty_quality(), "length_chars": len(text), "cjk_share": 0.9},
         "version": 1,
         "steps": [{"step": "fetch", "detail": "test"}],
         "run_id": "run-1",
         "config_sha256": "c" * 64,
     }
     row.update(over)
+    row.setdefault("status", "removed" if row.get("removed_stage") else "kept")
     return row
