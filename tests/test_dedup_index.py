@@ -1,12 +1,12 @@
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from fincorpus.dedup.index import IndexConfigError, NearIndex, RedisNearIndex
-from fincorpus.dedup.near import NearConfig, prepare
-from fincorpus.pipelines.ingest import finish_rows, near_index, stage_rows
+from fincorpus.dedup.index import IndexConfigError, IndexedDocs, NearIndex, RedisNearIndex
+from fincorpus.dedup.near import NO_FACTS, NearConfig, prepare
+from fincorpus.pipelines.ingest import near_index, stage_records
 from fincorpus.pipelines.publish import publish, rebuild_near_index
 from tests.rows import make_row
 from tests.test_dedup_near import BASE
@@ -31,19 +31,35 @@ def test_index_add_query_remove_and_persist(open_index) -> None:  # type: ignore
     cfg = NearConfig()
     a, b = prepare(BASE, cfg), prepare(OTHER, cfg)
     index = open_index(cfg)
-    index.add(["a", "b"], ["src-a", "src-b"], np.stack([a.sig, b.sig]), [a.facts, b.facts], "v1")
+    index.add(
+        IndexedDocs(
+            ["a", "b", "c"],
+            ["src-a", "src-b", "src-c"],
+            np.stack([a.sig, b.sig, b.sig]),
+            [a.facts, b.facts, None],
+            ["h-a", "h-b", "h-c"],
+        ),
+        "v1",
+    )
+    index.set_synced("123")
     index.close()
     index = open_index(cfg)  # persisted
-    assert len(index) == 2
+    assert len(index) == 3 and index.synced() == "123"
     copy = prepare("来源：某网\n" + BASE, cfg)
     noise = np.random.default_rng(1).integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64).astype(np.uint32)
-    found = index.query(np.stack([copy.sig, noise]), [copy.facts, Counter()])
+    found = index.query(np.stack([copy.sig, noise]), [copy.facts, NO_FACTS])
     assert (
         [m.doc_id for m in found[0]] == ["a"] and found[0][0].tag == "v1" and found[0][0].source_id == "src-a"
     )
     assert found[0][0].estimate >= 0.7 and found[1] == []
+    assert index.exact(["h-a", "h-c", "h-x"]) == {"h-a": ("a", "v1"), "h-c": ("c", "v1")}  # "c": hash only
     index.remove(["a"])
-    assert index.query(copy.sig[None, :], [copy.facts])[0] == [] and len(index) == 1
+    assert index.query(copy.sig[None, :], [copy.facts])[0] == [] and len(index) == 2
+    assert index.exact(["h-a"]) == {}
+    index.add(IndexedDocs(["b"], ["src-b"], b.sig[None, :], [b.facts], ["h-b2"]), "v2")  # replaces
+    assert index.exact(["h-b", "h-b2"]) == {"h-b2": ("b", "v2")} and len(index) == 2
+    index.clear()
+    assert len(index) == 0 and index.synced() is None
     index.close()
     with pytest.raises(IndexConfigError, match="rebuild"):
         open_index(NearConfig(bands=16, rows=8))
@@ -60,8 +76,12 @@ def test_new_run_is_checked_against_published_snapshots(
     original = make_row(
         "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
     )
-    stage_rows(home, "r1", finish_rows([original], {}, None), {})
-    publish(home, "v1")
+    copy = make_row("http://copy.test/a/1.html", text=BASE, source_id="copy", licence_class="media-unknown")
+    stage_records(home, "r1", [original], {})
+    info = publish(home, "v1").tag
+    index = near_index(home)
+    assert index.synced() == str(info.snapshot_id) and len(index) == 1
+    index.close()
     reprint = make_row(
         "http://reprint.test/a/9.html",
         text="原标题：办法修订\n" + BASE,
@@ -71,18 +91,16 @@ def test_new_run_is_checked_against_published_snapshots(
     refetch = make_row(
         "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
     )
-    index = near_index(home)
-    try:
-        rows = finish_rows([reprint], {}, index) + finish_rows([refetch], {}, index)
-    finally:
-        index.close()
-    assert reprint["removed_stage"] == "dedup.near" and reprint["duplicate_of"] == original["doc_id"]
-    assert (
-        "published in snapshot 'v1'" in reprint["removed_reason"]
-        and reprint["duplicate_relation"] == "reprint"
-    )
-    assert refetch.get("removed_stage") is None  # the same document fetched again is not its own duplicate
-    assert len(rows) == 2
+    staged = stage_records(home, "r2", [reprint, copy], {})
+    rows = {r["canonical_url"]: r for r in pq.read_table(staged.path / "final").to_pylist()}
+    again = stage_records(home, "r3", [refetch], {})
+    rows |= {r["canonical_url"]: r for r in pq.read_table(again.path / "final").to_pylist()}
+    r = rows[reprint["canonical_url"]]
+    assert r["removed_stage"] == "dedup.near" and r["duplicate_of"] == original["doc_id"]
+    assert "published in snapshot 'v1'" in r["removed_reason"] and r["duplicate_relation"] == "reprint"
+    c = rows[copy["canonical_url"]]
+    assert c["removed_stage"] == "dedup.exact" and "published in snapshot 'v1'" in c["removed_reason"]
+    assert rows[refetch["canonical_url"]]["status"] == "kept"  # the same document again is not its own copy
     assert rebuild_near_index(home) == 1
     index = near_index(home)
     assert len(index) == 1

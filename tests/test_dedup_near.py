@@ -1,15 +1,23 @@
-import numpy as np
+from datetime import UTC, datetime
+from pathlib import Path
 
-from fincorpus.dedup.cluster import mark_near_duplicates
+import numpy as np
+import pyarrow.parquet as pq
+
+from fincorpus.dedup.keeper import Member, choose_keeper, title_key
 from fincorpus.dedup.near import (
     NearConfig,
+    band_key_matrix,
+    candidate_pairs,
     cluster_texts,
-    digit_conflicts,
+    facts_conflict,
+    facts_of,
     normalise,
     prepare,
     shingle_hashes,
     signature,
 )
+from fincorpus.pipelines.ingest import stage_records
 from tests.rows import make_row
 
 BASE = (
@@ -18,19 +26,37 @@ BASE = (
 ) * 2
 
 
+def dedup(home: Path, rows: list[dict]) -> dict[str, dict]:
+    """Run the dedup and licence stages over records, as an ingest does; returns the staged records by URL."""
+    staged = stage_records(home, "r", rows, {})
+    table = pq.read_table(staged.path / "final")
+    return {r["canonical_url"]: r for r in table.to_pylist()}
+
+
 def test_normalise_folds_width_script_and_punctuation() -> None:
     assert normalise("證券，ＡＢＣ１２３　abc！") == normalise("证券,ABC123 abc!") == "证券abc123abc"
 
 
-def test_signature_matches_the_permutation_formula_and_is_deterministic() -> None:
+def test_signature_equals_datasketch_on_the_same_shingles() -> None:
+    """datasketch's own affine32 scheme: bijective permutations (odd multipliers), same values bit for bit."""
     import datasketch
 
-    cfg = NearConfig(bands=4, rows=2)
+    from fincorpus.dedup.near import _permutations
+
+    cfg = NearConfig()
     h = shingle_hashes(normalise(BASE), cfg.ngram)
     assert h.dtype == np.uint32 and np.all(np.diff(h.astype(np.int64)) > 0)  # sorted, unique
-    a, b = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed).permutations
-    expected = [min((int(x) * int(a[k]) + int(b[k])) % 2**32 for x in h) for k in range(cfg.num_perm)]
-    assert signature(h, cfg).tolist() == expected
+    m = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32", hashfunc=int)
+    m.update_batch(h.tolist())
+    assert signature(h, cfg).tolist() == m.hashvalues.tolist()
+    a, _ = _permutations(cfg.num_perm, cfg.seed)
+    assert np.all(a % 2 == 1)  # a * h + b mod 2**32 is a bijection
+    empty = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32")
+    assert signature(np.zeros(0, np.uint32), cfg).tolist() == empty.hashvalues.tolist()
+    big = np.arange(0, 200_000, 7, dtype=np.uint32)  # more shingles than one block
+    m2 = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32", hashfunc=int)
+    m2.update_batch(big.tolist())
+    assert signature(big, cfg).tolist() == m2.hashvalues.tolist()
     assert np.array_equal(prepare(BASE, cfg).sig, prepare(BASE, cfg).sig)
 
 
@@ -51,20 +77,38 @@ def test_edited_copies_cluster_and_unrelated_texts_do_not() -> None:
     assert cluster_texts(texts) == labels  # deterministic
 
 
+TEMPLATE = (
+    "本公司于{d}收到通知，股东张某所持本公司{n}股股份被司法冻结，占公司总股本的{p}%，冻结期限为三年。"
+    "本次冻结不会导致公司控制权发生变更。"
+) * 2
+
+
 def test_same_template_different_facts_stay_apart() -> None:
-    tpl = (
-        "本公司于{d}收到通知，股东张某所持本公司{n}股股份被司法冻结，占公司总股本的{p}%，冻结期限为三年。本次冻结不会导致公司控制权发生变更。"
-        * 2
-    )
-    a = tpl.format(d="2018年12月21日", n="12,000,000", p="3.2")
-    b = tpl.format(d="2019年3月5日", n="8,500,000", p="2.1")
-    assert digit_conflicts(normalise(a), normalise(b)) > 0
-    assert digit_conflicts(normalise(a), normalise(a + "特此公告。")) == 0
+    a = TEMPLATE.format(d="2018年12月21日", n="12,000,000", p="3.2")
+    b = TEMPLATE.format(d="2019年3月5日", n="8,500,000", p="2.1")
+    assert facts_conflict(facts_of(normalise(a)), facts_of(normalise(b)))
+    assert not facts_conflict(facts_of(normalise(a)), facts_of(normalise(a + "特此公告。")))
     labels = cluster_texts([a, b, a + "特此公告。"])
     assert labels[0] != labels[1] and labels[0] == labels[2]
 
 
-def test_keeper_policy_and_relations() -> None:
+def test_a_heavy_bucket_is_capped_not_quadratic() -> None:
+    cfg = NearConfig(bucket_cap=8)
+    sigs = np.tile(prepare(BASE, cfg).sig, (300, 1))  # 300 identical signatures: one bucket per band
+    keys = band_key_matrix(sigs, cfg)
+    cands = candidate_pairs(lambda b: keys[:, b], 300, cfg)
+    assert cands.capped_buckets == cfg.bands and cands.largest_bucket == 300
+    assert len(cands.pairs) <= 300 * cfg.bucket_cap < 300 * 299 // 2
+    # every member is still linked to its neighbours, so the cluster stays whole
+    from fincorpus.dedup.near import UnionFind
+
+    uf = UnionFind(300)
+    for i, j in cands.pairs.tolist():
+        uf.union(i, j)
+    assert len({uf.find(i) for i in range(300)}) == 1
+
+
+def test_keeper_policy_and_relations(home: Path) -> None:
     original = make_row(
         "http://finnews.test/a/1.html", text=BASE, source_id="finnews", licence_class="media-unknown"
     )
@@ -79,14 +123,17 @@ def test_keeper_policy_and_relations() -> None:
         text="完全不同的一篇关于外汇市场的报道，人民币汇率今日小幅走强。" * 4,
         source_id="finnews",
     )
-    rows = mark_near_duplicates([reprint, original, lone])
-    assert reprint["removed_stage"] == "dedup.near" and reprint["duplicate_of"] == original["doc_id"]
-    assert reprint["duplicate_relation"] == "reprint" and 0.7 <= reprint["duplicate_similarity"] <= 1.0
-    assert original.get("removed_stage") is None and original["dedup_cluster"] == original["doc_id"]
-    assert lone.get("duplicate_of") is None and len(rows) == 3
+    out = dedup(home, [reprint, original, lone])
+    r, o, one = out[reprint["canonical_url"]], out[original["canonical_url"]], out[lone["canonical_url"]]
+    assert r["removed_stage"] == "dedup.near" and r["duplicate_of"] == original["doc_id"]
+    assert r["status"] == "removed" and r["usage"] == []
+    assert r["duplicate_relation"] == "reprint" and 0.7 <= r["duplicate_similarity"] <= 1.0
+    assert o["status"] == "kept" and o["dedup_cluster"] == original["doc_id"]
+    assert one["duplicate_of"] is None and one["status"] == "kept"
+    assert any(s["step"] == "dedup.near" for s in r["steps"]) and r["steps"][-1]["step"] == "dedup.near"
 
 
-def test_containment_never_drops_the_containing_text() -> None:
+def test_containment_never_drops_the_containing_text(home: Path) -> None:
     digest_extra = (
         "今日其他要闻：央行开展逆回购操作，外汇储备规模保持稳定，多家银行下调存款利率，房地产政策持续优化。"
         * 6
@@ -95,12 +142,12 @@ def test_containment_never_drops_the_containing_text() -> None:
     digest = make_row(
         "http://b.test/digest.html", text=BASE + digest_extra, source_id="b", licence_class="media-unknown"
     )
-    mark_near_duplicates([short, digest])
+    out = dedup(home, [short, digest])
     # the short official text wins by authority, but the digest contains more: neither is dropped
-    assert short.get("removed_stage") is None and digest.get("removed_stage") is None
+    assert all(r["status"] == "kept" for r in out.values())
 
 
-def test_a_reprint_naming_its_original_is_merged_below_the_jaccard_threshold() -> None:
+def test_a_reprint_naming_its_original_is_merged_below_the_jaccard_threshold(home: Path) -> None:
     page_extra = (
         "相关阅读：更多财经新闻请访问本站首页。网友评论：这篇报道很有价值。热门推荐：本周市场回顾与展望。" * 8
     )
@@ -125,7 +172,107 @@ def test_a_reprint_naming_its_original_is_merged_below_the_jaccard_threshold() -
         source_id="reprint",
         original_url="http://finnews.test/a/1.html",
     )
-    mark_near_duplicates([original, reprint, unrelated])
-    assert reprint["duplicate_of"] == original["doc_id"] and reprint["duplicate_relation"] == "reprint"
-    assert "来源" in reprint["removed_reason"] and reprint["duplicate_similarity"] < 0.7
-    assert unrelated.get("removed_stage") is None  # a 来源 link alone is not trusted without shared text
+    out = dedup(home, [original, reprint, unrelated])
+    r = out[reprint["canonical_url"]]
+    assert r["duplicate_of"] == original["doc_id"] and r["duplicate_relation"] == "reprint"
+    assert "来源" in r["removed_reason"] and r["duplicate_similarity"] < 0.7
+    assert out[unrelated["canonical_url"]]["status"] == "kept"  # a 来源 link alone is not trusted
+
+
+def test_the_original_wins_from_page_evidence_without_dates(home: Path) -> None:
+    """Two copies, no dates, same licence class: the page that names the other as its source is the reprint,
+    whichever was crawled first and whatever the URLs look like."""
+    original = make_row(
+        "http://zz-long-original-host.test/news/2024/a/very/long/path/1.html",
+        text=BASE,
+        source_id="news-b",
+        licence_class="media-unknown",
+    )
+    reprint = make_row(
+        "http://a.test/1.html",
+        text=BASE + "（本文来源于网络）",
+        source_id="news-a",
+        licence_class="media-unknown",
+        original_url=original["canonical_url"],
+    )
+    out = dedup(home, [reprint, original])
+    assert out[original["canonical_url"]]["status"] == "kept"
+    r = out[reprint["canonical_url"]]
+    assert r["status"] == "removed" and r["duplicate_of"] == original["doc_id"]
+    keep_step = [s for s in out[original["canonical_url"]]["steps"] if s["step"] == "dedup.near"]
+    assert "named as the original" in keep_step[0]["detail"]
+
+
+def test_the_newest_version_of_a_law_is_kept(home: Path) -> None:
+    law = (
+        "第一条 为了控制和化解证券公司风险，保护投资者合法权益和社会公共利益，保障证券业健康发展，制定本条例。"
+        "第二条 国务院证券监督管理机构依法对处置证券公司风险工作进行组织、协调和监督。"
+        "第三条 证券公司被依法撤销、关闭或者破产的，应当依照本条例的规定处置。"
+    ) * 3
+    old = make_row(
+        "http://regulator.test/zcfg/2016.html",
+        text=law + "本条例自2008年6月1日起施行。",
+        title="证券公司风险处置条例（2016年修订）",
+        doc_type="official",
+        published_at=datetime(2016, 2, 6, tzinfo=UTC),
+    )
+    new = make_row(
+        "http://regulator.test/zcfg/2023.html",
+        text=law + "本条例自2023年7月20日起施行。",
+        title="证券公司风险处置条例（2023年修订）",
+        doc_type="official",
+        published_at=datetime(2023, 7, 20, tzinfo=UTC),
+    )
+    out = dedup(home, [old, new])
+    assert out[new["canonical_url"]]["status"] == "kept"
+    o = out[old["canonical_url"]]
+    assert o["status"] == "removed" and o["duplicate_relation"] == "version"
+    assert o["duplicate_of"] == new["doc_id"] and o["superseded_at"] == datetime(2023, 7, 20, tzinfo=UTC)
+    assert "superseded by the version published 2023-07-20" in o["removed_reason"]
+
+
+def test_version_groups_need_one_official_title() -> None:
+    assert title_key("证券公司风险处置条例（2023年修订）") == title_key("证券公司风险处置条例") != ""
+    m = dict(source_id="s", licence_class="cn-art5-official", length=100, doc_type="official")
+    a = Member("a", canonical_url="http://x/a", published=datetime(2016, 1, 1, tzinfo=UTC), title="条例", **m)
+    b = Member("b", canonical_url="http://x/b", published=datetime(2023, 1, 1, tzinfo=UTC), title="条例", **m)
+    assert choose_keeper([a, b]).keeper == 1 and choose_keeper([a, b]).versions
+    c = Member(
+        "c", canonical_url="http://x/c", published=datetime(2023, 1, 1, tzinfo=UTC), title="另一部法", **m
+    )
+    news = {**m, "doc_type": "news"}
+    d = Member(
+        "d", canonical_url="http://x/d", published=datetime(2016, 1, 1, tzinfo=UTC), title="条例", **news
+    )
+    assert not choose_keeper([a, c]).versions and choose_keeper([a, c]).keeper == 0  # earliest wins
+    assert not choose_keeper([d, b]).versions
+
+
+def test_exact_duplicates_keep_the_most_authoritative_then_earliest(home: Path) -> None:
+    reprint = make_row("http://reprint.test/a.html", licence_class="media-third-party-reprint", source_id="r")
+    official = make_row("http://regulator.test/zcfg/long/path/a.html", licence_class="cn-art5-official")
+    late = make_row(
+        "http://regulator.test/b.html", text="另一篇" * 20, published_at=datetime(2024, 1, 2, tzinfo=UTC)
+    )
+    early = make_row(
+        "http://regulator.test/c.html", text="另一篇" * 20, published_at=datetime(2020, 1, 2, tzinfo=UTC)
+    )
+    unique = make_row("http://regulator.test/d.html", text="独一无二" * 20)
+    out = dedup(home, [reprint, official, late, early, unique])
+    r = out[reprint["canonical_url"]]
+    assert r["duplicate_of"] == official["doc_id"] and r["removed_stage"] == "dedup.exact"
+    assert r["duplicate_relation"] == "exact" and r["dedup_cluster"] == official["doc_id"]
+    assert out[official["canonical_url"]]["status"] == "kept"
+    assert out[official["canonical_url"]]["dedup_cluster"] == official["doc_id"]
+    assert out[late["canonical_url"]]["duplicate_of"] == early["doc_id"]
+    assert out[unique["canonical_url"]]["dedup_cluster"] is None
+
+
+def test_dropped_records_are_not_keepers_and_the_same_document_twice_is_one(home: Path) -> None:
+    dropped = make_row("http://a.test/0.html", removed_stage="quality.basic", removed_reason="short")
+    kept = make_row("http://a.test/1.html")
+    again = make_row("http://a.test/1.html")  # the same URL captured twice in one run
+    staged = stage_records(home, "r", [dropped, kept, again], {})
+    rows = pq.read_table(staged.path / "final").to_pylist()
+    assert [r["canonical_url"] for r in rows] == ["http://a.test/0.html", "http://a.test/1.html"]
+    assert rows[1]["duplicate_of"] is None and rows[0]["duplicate_of"] is None

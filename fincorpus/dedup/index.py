@@ -1,29 +1,34 @@
-"""Persistent near-duplicate index of published documents: LSH band keys -> doc ids, plus each signature.
+"""Persistent dedup index of published documents: exact text hashes and near-duplicate LSH band keys.
 
-New documents are checked against everything already published without loading it: the band keys of a batch are
-looked up (indexed SQL, chunked), candidates are scored by the share of equal MinHash values (an unbiased Jaccard
-estimate), and a match names the published doc id, its source and the tag it was first published under.
-Memory stays bounded by the batch; the index lives on disk (``FINCORPUS_HOME/near-index.sqlite``).
+New documents are checked against everything already published without loading it:
+
+- exact: ``text_sha256 -> doc_id`` (a hash index, not a dict of the whole table);
+- near: the band keys of a batch are looked up (indexed, chunked), candidates are scored by the share of equal
+  MinHash values (an unbiased Jaccard estimate), and a match names the published doc id, its source and the tag it
+  was first published under, plus whether the two texts' digit facts conflict (same template, two documents).
+
+Memory stays bounded by the batch; the index lives on disk (``FINCORPUS_HOME/near-index.sqlite``) or in Redis when
+several workers share one corpus (``FINCORPUS_NEAR_INDEX=redis://...``). The catalog stays the source of truth:
+the index records the catalog snapshot it was last synchronised with, publish brings it up to date after each
+commit (idempotently: adding a document again replaces it), and ``fincorpus dedup-index --rebuild`` rebuilds it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fincorpus.dedup.near import NearConfig
-
-_P = np.uint64(0x100000001B3)
+from fincorpus.dedup.near import Facts, NearConfig, band_key_matrix, facts_conflict
 
 
 class IndexConfigError(ValueError):
-    """The index on disk was built with other MinHash parameters."""
+    """The index cannot be used: built with other parameters, unreachable, or misconfigured."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,28 @@ class IndexMatch:
     source_id: str
     tag: str
     estimate: float  # share of equal MinHash values
-    facts_conflict: bool  # both sides state digit facts the other lacks: possibly the same template
+    facts_conflict: bool  # digit facts conflict: possibly the same template, two documents
+
+
+@dataclass(frozen=True)
+class IndexedDocs:
+    """What the index keeps per published document."""
+
+    doc_ids: Sequence[str]
+    source_ids: Sequence[str]
+    sigs: np.ndarray  # (n x num_perm) uint32
+    facts: Sequence[Facts]
+    text_sha256: Sequence[str | None]
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
 
 
 def score_candidates(
     sigs: np.ndarray,
-    facts: Sequence[Counter[str]],
+    facts: Sequence[Facts],
     candidates: Sequence[Sequence[str]],
-    stored: dict[str, tuple[str, str, np.ndarray, Counter[str]]],
+    stored: dict[str, tuple[str, str, np.ndarray, Facts]],
     threshold: float,
 ) -> list[list[IndexMatch]]:
     """Estimated Jaccard (share of equal MinHash values) of each query against its candidates, best first."""
@@ -52,27 +71,19 @@ def score_candidates(
             source, tag, other, other_facts = stored[d]
             est = float(np.mean(other == sig))
             if est >= threshold:
-                conflict = bool(f and other_facts and (f - other_facts) and (other_facts - f))
-                matches.append(IndexMatch(d, source, tag, est, conflict))
+                matches.append(IndexMatch(d, source, tag, est, facts_conflict(f, other_facts)))
         out.append(sorted(matches, key=lambda m: (-m.estimate, m.doc_id)))
     return out
 
 
-def band_key_matrix(sigs: np.ndarray, cfg: NearConfig) -> np.ndarray:
-    """(docs x bands) signed 64-bit keys: each band's rows folded with the band number, vectorised."""
-    sigs = np.atleast_2d(sigs).astype(np.uint64)
-    n = sigs.shape[0]
-    keys = np.empty((n, cfg.bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for band in range(cfg.bands):
-            h = np.full(n, np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
-            for r in range(cfg.rows):
-                h = (h ^ sigs[:, band * cfg.rows + r]) * _P
-            keys[:, band] = h
-    return keys.view(np.int64)
+def _chunks(items: list, n: int) -> Iterable[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 class NearIndex:
+    """The embedded index: one SQLite file. Band rows are (key, integer doc number) in a clustered table."""
+
     def __init__(self, path: Path, cfg: NearConfig | None = None) -> None:
         self.cfg = cfg or NearConfig()
         self.path = path
@@ -83,23 +94,26 @@ class NearIndex:
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS near_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS near_doc (
-                doc_id TEXT PRIMARY KEY, source_id TEXT NOT NULL, tag TEXT NOT NULL, sig BLOB NOT NULL, facts TEXT);
-            CREATE TABLE IF NOT EXISTS near_band (key INTEGER NOT NULL, doc_id TEXT NOT NULL);
-            CREATE INDEX IF NOT EXISTS near_band_key ON near_band (key);
-            CREATE INDEX IF NOT EXISTS near_band_doc ON near_band (doc_id);
+            CREATE TABLE IF NOT EXISTS idx_doc (
+                n INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL, tag TEXT NOT NULL,
+                sig BLOB, facts BLOB, text_sha256 TEXT);
+            CREATE TABLE IF NOT EXISTS idx_band (key INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, n))
+                WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS idx_doc_sha ON idx_doc (text_sha256);
             """
         )
-        params = json.dumps(
-            {k: v for k, v in asdict(self.cfg).items() if k in ("ngram", "bands", "rows", "seed")}
-        )
+        params = json.dumps(self.cfg.index_params(), sort_keys=True)
         row = self.db.execute("SELECT v FROM near_meta WHERE k='config'").fetchone()
-        if row is None:
+        legacy = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='near_doc'"
+        ).fetchone()
+        if row is None and legacy is None:
             self.db.execute("INSERT INTO near_meta VALUES ('config', ?)", (params,))
             self.db.commit()
-        elif row[0] != params:
+        elif legacy is not None or row[0] != params:
+            built = row[0] if row else "an earlier release's format"
             raise IndexConfigError(
-                f"{path} was built with {row[0]}, not {params}; rebuild it (`fincorpus dedup-index --rebuild`) "
+                f"{path} was built with {built}, not {params}; rebuild it (`fincorpus dedup-index --rebuild`) "
                 "or use the parameters it was built with"
             )
 
@@ -107,80 +121,137 @@ class NearIndex:
         self.db.close()
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM near_doc").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM idx_doc").fetchone()[0])
 
-    def add(
-        self,
-        doc_ids: Sequence[str],
-        source_ids: Sequence[str],
-        sigs: np.ndarray,
-        facts: Sequence[Counter[str]],
-        tag: str,
-    ) -> None:
-        """Insert (or replace) documents in one transaction."""
-        if not doc_ids:
-            return
-        keys = band_key_matrix(sigs, self.cfg)
+    # -- sync marker ------------------------------------------------------------------------------------------
+    def synced(self) -> str | None:
+        row = self.db.execute("SELECT v FROM near_meta WHERE k='synced'").fetchone()
+        return row[0] if row else None
+
+    def set_synced(self, marker: str) -> None:
         with self.db:
-            self._delete(doc_ids)
+            self.db.execute("INSERT OR REPLACE INTO near_meta VALUES ('synced', ?)", (marker,))
+
+    def clear(self) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM idx_band")
+            self.db.execute("DELETE FROM idx_doc")
+            self.db.execute("DELETE FROM near_meta WHERE k='synced'")
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def add(self, docs: IndexedDocs, tag: str) -> None:
+        """Insert (or replace) documents in one transaction; documents without text keep only their hash."""
+        if not len(docs):
+            return
+        with self.db:
+            self._delete(list(docs.doc_ids))
+            has_sig = [bool(f is not None) for f in docs.facts]
             self.db.executemany(
-                "INSERT INTO near_doc VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO idx_doc (doc_id, source_id, tag, sig, facts, text_sha256) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (d, s, tag, np.asarray(sig, dtype=np.uint32).tobytes(), json.dumps(sorted(f.elements())))
-                    for d, s, sig, f in zip(doc_ids, source_ids, sigs, facts, strict=True)
+                    (
+                        d,
+                        s,
+                        tag,
+                        np.asarray(sig, dtype=np.uint32).tobytes() if ok else None,
+                        f.to_bytes() if ok else None,
+                        h,
+                    )
+                    for d, s, sig, f, h, ok in zip(
+                        docs.doc_ids,
+                        docs.source_ids,
+                        docs.sigs,
+                        docs.facts,
+                        docs.text_sha256,
+                        has_sig,
+                        strict=True,
+                    )
                 ),
             )
+            with_sig = [k for k, ok in enumerate(has_sig) if ok]
+            if not with_sig:
+                return
+            numbers = self._numbers([docs.doc_ids[k] for k in with_sig])
+            keys = band_key_matrix(docs.sigs[with_sig], self.cfg)
             self.db.executemany(
-                "INSERT INTO near_band VALUES (?, ?)",
-                ((int(k), d) for d, row in zip(doc_ids, keys, strict=True) for k in row),
+                "INSERT OR IGNORE INTO idx_band VALUES (?, ?)",
+                ((int(k), n) for n, row in zip(numbers, keys, strict=True) for k in row.tolist()),
             )
+
+    def _numbers(self, doc_ids: list[str]) -> list[int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(doc_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for d, n in self.db.execute(f"SELECT doc_id, n FROM idx_doc WHERE doc_id IN ({marks})", chunk):
+                found[d] = n
+        return [found[d] for d in doc_ids]
 
     def remove(self, doc_ids: Sequence[str]) -> None:
         with self.db:
-            self._delete(doc_ids)
+            self._delete(list(doc_ids))
 
-    def _delete(self, doc_ids: Sequence[str]) -> None:
-        for chunk in _chunks(list(doc_ids), 500):
+    def _delete(self, doc_ids: list[str]) -> None:
+        for chunk in _chunks(doc_ids, 900):
             marks = ",".join("?" * len(chunk))
-            self.db.execute(f"DELETE FROM near_band WHERE doc_id IN ({marks})", chunk)
-            self.db.execute(f"DELETE FROM near_doc WHERE doc_id IN ({marks})", chunk)
+            rows = self.db.execute(
+                f"SELECT n, sig FROM idx_doc WHERE doc_id IN ({marks}) AND sig IS NOT NULL", chunk
+            ).fetchall()
+            if rows:
+                sigs = np.stack([np.frombuffer(blob, dtype=np.uint32) for _, blob in rows])
+                keys = band_key_matrix(sigs, self.cfg)
+                self.db.executemany(
+                    "DELETE FROM idx_band WHERE key=? AND n=?",
+                    ((int(k), n) for (n, _), row in zip(rows, keys, strict=True) for k in row.tolist()),
+                )
+            self.db.execute(f"DELETE FROM idx_doc WHERE doc_id IN ({marks})", chunk)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def exact(self, hashes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """text_sha256 -> (doc_id, tag) of published documents with that text (the lowest doc_id if several)."""
+        out: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(sorted({h for h in hashes if h}), 900):
+            marks = ",".join("?" * len(chunk))
+            for h, d, tag in self.db.execute(
+                f"SELECT text_sha256, doc_id, tag FROM idx_doc WHERE text_sha256 IN ({marks}) ORDER BY doc_id",
+                chunk,
+            ):
+                out.setdefault(h, (d, tag))
+        return out
 
     def query(
-        self, sigs: np.ndarray, facts: Sequence[Counter[str]], threshold: float | None = None
+        self, sigs: np.ndarray, facts: Sequence[Facts], threshold: float | None = None
     ) -> list[list[IndexMatch]]:
         """For each query signature, the indexed documents whose estimated Jaccard reaches ``threshold``."""
         threshold = self.cfg.threshold if threshold is None else threshold
         sigs = np.atleast_2d(sigs)
+        if sigs.shape[0] == 0:
+            return []
         keys = band_key_matrix(sigs, self.cfg)
-        by_key: dict[int, list[str]] = {}
-        for chunk in _chunks(sorted({int(k) for k in keys.ravel()}), 900):
+        by_key: dict[int, list[int]] = {}
+        for chunk in _chunks(sorted({int(k) for k in keys.ravel().tolist()}), 900):
             marks = ",".join("?" * len(chunk))
-            for key, doc_id in self.db.execute(
-                f"SELECT key, doc_id FROM near_band WHERE key IN ({marks})", chunk
-            ):
-                by_key.setdefault(key, []).append(doc_id)
-        candidates = [sorted({d for k in row for d in by_key.get(int(k), ())}) for row in keys]
-        wanted = sorted({d for c in candidates for d in c})
-        stored: dict[str, tuple[str, str, np.ndarray, Counter[str]]] = {}
+            for key, n in self.db.execute(f"SELECT key, n FROM idx_band WHERE key IN ({marks})", chunk):
+                by_key.setdefault(key, []).append(n)
+        cand_numbers = [sorted({n for k in row.tolist() for n in by_key.get(k, ())}) for row in keys]
+        wanted = sorted({n for c in cand_numbers for n in c})
+        stored: dict[int, tuple[str, str, str, np.ndarray, Facts]] = {}
         for chunk in _chunks(wanted, 900):
             marks = ",".join("?" * len(chunk))
-            for d, s, tag, blob, f in self.db.execute(
-                f"SELECT doc_id, source_id, tag, sig, facts FROM near_doc WHERE doc_id IN ({marks})", chunk
+            for n, d, s, tag, blob, f in self.db.execute(
+                f"SELECT n, doc_id, source_id, tag, sig, facts FROM idx_doc WHERE n IN ({marks})", chunk
             ):
-                stored[d] = (s, tag, np.frombuffer(blob, dtype=np.uint32), Counter(json.loads(f or "[]")))
-        return score_candidates(sigs, facts, candidates, stored, threshold)
-
-
-def _chunks(items: list, n: int) -> Iterable[list]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
+                stored[n] = (d, s, tag, np.frombuffer(blob, dtype=np.uint32), Facts.from_bytes(f))
+        candidates = [[stored[n][0] for n in c if n in stored] for c in cand_numbers]
+        by_doc = {v[0]: (v[1], v[2], v[3], v[4]) for v in stored.values()}
+        return score_candidates(sigs, facts, candidates, by_doc, threshold)
 
 
 class RedisNearIndex:
     """The same index in Redis, for several ingest workers on several machines (the scale-out variant).
 
-    Keys under ``prefix``: ``cfg`` (MinHash parameters), ``docs`` (set of doc ids), ``doc:<id>`` (hash: source, tag,
-    signature, facts, band keys) and ``band:<key>`` (set of doc ids). Memory lives in Redis, not in the workers.
+    Keys under ``prefix``: ``cfg`` (MinHash parameters), ``synced`` (catalog snapshot marker), ``docs`` (set of doc
+    ids), ``doc:<id>`` (hash: source, tag, signature, facts, band keys, text hash), ``band:<key>`` (set of doc ids)
+    and ``sha:<text_sha256>`` (set of doc ids). Memory lives in Redis, not in the workers.
     """
 
     def __init__(self, url: str, cfg: NearConfig | None = None, prefix: str = "fincorpus:near") -> None:
@@ -190,9 +261,7 @@ class RedisNearIndex:
         self.path = url
         self.prefix = prefix
         self.r = redis.Redis.from_url(url)
-        params = json.dumps(
-            {k: v for k, v in asdict(self.cfg).items() if k in ("ngram", "bands", "rows", "seed")}
-        )
+        params = json.dumps(self.cfg.index_params(), sort_keys=True)
         try:
             self.r.set(f"{prefix}:cfg", params, nx=True)
             stored = self.r.get(f"{prefix}:cfg").decode()
@@ -210,62 +279,91 @@ class RedisNearIndex:
     def __len__(self) -> int:
         return int(self.r.scard(f"{self.prefix}:docs"))
 
-    def add(
-        self,
-        doc_ids: Sequence[str],
-        source_ids: Sequence[str],
-        sigs: np.ndarray,
-        facts: Sequence[Counter[str]],
-        tag: str,
-    ) -> None:
-        if not doc_ids:
+    def synced(self) -> str | None:
+        v = self.r.get(f"{self.prefix}:synced")
+        return v.decode() if v else None
+
+    def set_synced(self, marker: str) -> None:
+        self.r.set(f"{self.prefix}:synced", marker)
+
+    def clear(self) -> None:
+        """Remove this index's keys (only keys under its own prefix, which fincorpus created)."""
+        for key in self.r.scan_iter(f"{self.prefix}:*"):
+            if key.decode() != f"{self.prefix}:cfg":
+                self.r.delete(key)
+
+    def add(self, docs: IndexedDocs, tag: str) -> None:
+        if not len(docs):
             return
-        self.remove(doc_ids)
-        keys = band_key_matrix(sigs, self.cfg)
+        self.remove(list(docs.doc_ids))
+        with_sig = [k for k, f in enumerate(docs.facts) if f is not None]
+        keys = (
+            dict(zip(with_sig, band_key_matrix(docs.sigs[with_sig], self.cfg), strict=True))
+            if with_sig
+            else {}
+        )
         pipe = self.r.pipeline(transaction=False)
-        for d, s, sig, f, row in zip(doc_ids, source_ids, sigs, facts, keys, strict=True):
-            pipe.hset(
-                f"{self.prefix}:doc:{d}",
-                mapping={
-                    "source": s,
-                    "tag": tag,
-                    "sig": np.asarray(sig, dtype=np.uint32).tobytes(),
-                    "facts": json.dumps(sorted(f.elements())),
-                    "keys": ",".join(str(int(k)) for k in row),
-                },
-            )
+        for k, (d, s, h) in enumerate(zip(docs.doc_ids, docs.source_ids, docs.text_sha256, strict=True)):
+            mapping: dict[str, bytes | str] = {"source": s, "tag": tag, "sha": h or ""}
+            if k in keys:
+                mapping |= {
+                    "sig": np.asarray(docs.sigs[k], dtype=np.uint32).tobytes(),
+                    "facts": docs.facts[k].to_bytes(),
+                    "keys": ",".join(str(int(x)) for x in keys[k]),
+                }
+                for x in keys[k]:
+                    pipe.sadd(f"{self.prefix}:band:{int(x)}", d)
+            pipe.hset(f"{self.prefix}:doc:{d}", mapping=mapping)
             pipe.sadd(f"{self.prefix}:docs", d)
-            for k in row:
-                pipe.sadd(f"{self.prefix}:band:{int(k)}", d)
+            if h:
+                pipe.sadd(f"{self.prefix}:sha:{h}", d)
         pipe.execute()
 
     def remove(self, doc_ids: Sequence[str]) -> None:
         pipe = self.r.pipeline(transaction=False)
         for d in doc_ids:
-            pipe.hget(f"{self.prefix}:doc:{d}", "keys")
+            pipe.hmget(f"{self.prefix}:doc:{d}", "keys", "sha")
         old = pipe.execute()
         pipe = self.r.pipeline(transaction=False)
-        for d, keys in zip(doc_ids, old, strict=True):
-            if keys is None:
-                continue
-            for k in keys.decode().split(","):
-                pipe.srem(f"{self.prefix}:band:{k}", d)
+        for d, (keys, sha) in zip(doc_ids, old, strict=True):
+            if keys:
+                for k in keys.decode().split(","):
+                    pipe.srem(f"{self.prefix}:band:{k}", d)
+            if sha:
+                pipe.srem(f"{self.prefix}:sha:{sha.decode()}", d)
             pipe.delete(f"{self.prefix}:doc:{d}")
             pipe.srem(f"{self.prefix}:docs", d)
         pipe.execute()
 
+    def exact(self, hashes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        wanted = sorted({h for h in hashes if h})
+        pipe = self.r.pipeline(transaction=False)
+        for h in wanted:
+            pipe.smembers(f"{self.prefix}:sha:{h}")
+        out: dict[str, str] = {}
+        for h, members in zip(wanted, pipe.execute(), strict=True):
+            if members:
+                out[h] = min(m.decode() for m in members)
+        pipe = self.r.pipeline(transaction=False)
+        for d in out.values():
+            pipe.hget(f"{self.prefix}:doc:{d}", "tag")
+        tags = pipe.execute()
+        return {h: (d, (t or b"").decode()) for (h, d), t in zip(out.items(), tags, strict=True)}
+
     def query(
-        self, sigs: np.ndarray, facts: Sequence[Counter[str]], threshold: float | None = None
+        self, sigs: np.ndarray, facts: Sequence[Facts], threshold: float | None = None
     ) -> list[list[IndexMatch]]:
         threshold = self.cfg.threshold if threshold is None else threshold
         sigs = np.atleast_2d(sigs)
+        if sigs.shape[0] == 0:
+            return []
         keys = band_key_matrix(sigs, self.cfg)
-        unique = sorted({int(k) for k in keys.ravel()})
+        unique = sorted({int(k) for k in keys.ravel().tolist()})
         pipe = self.r.pipeline(transaction=False)
         for k in unique:
             pipe.smembers(f"{self.prefix}:band:{k}")
         by_key = {k: {m.decode() for m in members} for k, members in zip(unique, pipe.execute(), strict=True)}
-        candidates = [sorted({d for k in row for d in by_key.get(int(k), ())}) for row in keys]
+        candidates = [sorted({d for k in row.tolist() for d in by_key.get(k, ())}) for row in keys]
         wanted = sorted({d for c in candidates for d in c})
         pipe = self.r.pipeline(transaction=False)
         for d in wanted:
@@ -277,17 +375,16 @@ class RedisNearIndex:
                     s.decode(),
                     tag.decode(),
                     np.frombuffer(blob, dtype=np.uint32),
-                    Counter(json.loads(f or b"[]")),
+                    Facts.from_bytes(f),
                 )
         return score_candidates(sigs, facts, candidates, stored, threshold)
 
 
-def open_near_index(
-    home: Path, url: str | None = None, cfg: NearConfig | None = None
-) -> NearIndex | RedisNearIndex:
-    """The embedded SQLite index under ``home``, or Redis when ``url`` (or FINCORPUS_NEAR_INDEX) is redis://..."""
-    import os
+DedupIndex = NearIndex | RedisNearIndex
 
+
+def open_near_index(home: Path, url: str | None = None, cfg: NearConfig | None = None) -> DedupIndex:
+    """The embedded SQLite index under ``home``, or Redis when ``url`` (or FINCORPUS_NEAR_INDEX) is redis://..."""
     url = url or os.environ.get("FINCORPUS_NEAR_INDEX")
     if url and url.startswith(("redis://", "rediss://", "unix://")):
         return RedisNearIndex(url, cfg)
