@@ -1,11 +1,16 @@
-"""Prefect entry points: ingest and publish flows, and scheduled deployments from a sources file.
+"""Prefect entry points: ingest, reprocess and publish flows, and scheduled deployments from a sources file.
 
-The logic lives in ``fincorpus.pipelines``; this file only decides what runs as a task, per source and per
-shard of captures. Serve the schedules of a sources file with ``python flows.py serve SOURCES.yaml``.
+The logic lives in ``fincorpus.pipelines``; this file only decides what runs as a task: one crawl task per source
+(threads: crawling waits on the network and on per-host delays), one processing task per shard and one finalising
+task per part (the flow's task runner: worker processes on one machine, so CPU-bound cleaning uses every core),
+one dedup task per run. Tasks exchange references (shard specs, part paths, counts), never rows.
+
+Serve the schedules of a sources file with ``python flows.py serve SOURCES.yaml``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,23 +21,24 @@ configure_prefect(fincorpus_home())
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.futures import as_completed
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from fincorpus.catalog.store import CorpusCatalog
 from fincorpus.pipelines import ingest as stages
 from fincorpus.pipelines.publish import publish as publish_staged
-from fincorpus.sources.base import Capture, CrawlEvent
-from fincorpus.sources.frontier import CrawlState
-from fincorpus.sources.registry import SourcesFile, load_sources
-
-SHARD_SIZE = 200
+from fincorpus.sources.base import CrawlEvent
+from fincorpus.sources.registry import load_sources
 
 
-def _load(sources_path: str, proxy: str | None) -> SourcesFile:
-    sources = load_sources(sources_path)
-    if proxy:
-        crawler = sources.crawler.model_copy(update={"proxy": proxy})
-        sources = sources.model_copy(update={"crawler": crawler})
-    return sources
+def workers() -> int:
+    """Worker processes for processing tasks on this machine (FINCORPUS_WORKERS, default: CPU count)."""
+    return max(1, int(os.environ.get("FINCORPUS_WORKERS") or os.cpu_count() or 1))
+
+
+def task_runner() -> Any:
+    """The runner for processing and finalising tasks: a pool of worker processes (one thread if 1 worker)."""
+    n = workers()
+    return ThreadPoolTaskRunner(max_workers=1) if n == 1 else ProcessPoolTaskRunner(max_workers=n)
 
 
 @task(name="crawl-source", cache_policy=NONE)
@@ -48,7 +54,8 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
         elif ev.outcome in ("skipped-robots", "error", "retry"):
             logger.info("%s: %s %s (%s)", source_id, ev.outcome, ev.url, ev.detail)
 
-    result = stages.crawl_source(_load(sources_path, proxy), source_id, Path(home), progress=progress)
+    sources = stages.load_sources_for(sources_path, proxy)
+    result = stages.crawl_source(sources, source_id, Path(home), progress=progress)
     logger.info(
         "%s: passes %s%s; %s",
         source_id,
@@ -60,30 +67,41 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
 
 
 @task(name="process-shard", cache_policy=NONE)
-def process_task(
-    sources_path: str, proxy: str | None, home: str, run_id: str, captures: list[dict]
-) -> list[dict]:
-    sources = _load(sources_path, proxy)
-    caps = [Capture.from_json(c) for c in captures]
-    return list(stages.process_captures(caps, sources, Path(home), run_id))
+def process_task(sources_path: str, proxy: str | None, home: str, run_id: str, shard: dict) -> dict:
+    spec = stages.ShardSpec.from_json(shard)
+    done = stages.existing_part(Path(home), run_id, spec)  # a resumed run keeps the parts it wrote
+    ref = done or stages.process_shard(sources_path, proxy, Path(home), run_id, spec)
+    return ref.to_json()
 
 
-@task(name="dedup-licence-stage", cache_policy=NONE)
-def finish_task(home: str, run_id: str, rows: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
-    home_p = Path(home)
-    known = {**CorpusCatalog(home_p).current_hashes(), **stages.pending_hashes(home_p)}
-    index = stages.near_index(home_p)
-    try:
-        finished = stages.finish_rows(rows, known, index)
-    finally:
-        index.close()
-    stages.write_crawl_logs(home_p, run_id, pass_ids)
-    staged = stages.stage_rows(home_p, run_id, finished, {**meta, "pass_ids": pass_ids})
-    CrawlState(home_p).mark_staged(pass_ids, run_id)
+@task(name="dedup-run", cache_policy=NONE)
+def dedup_task(home: str, run_id: str, parts: list[dict]) -> dict:
+    ref = stages.dedup_stage(Path(home), run_id, [stages.PartRef.from_json(p) for p in parts])
+    return {"decisions": ref.decisions, "stats": ref.stats, "order": ref.order}
+
+
+@task(name="finalise-part", cache_policy=NONE)
+def finalise_task(home: str, run_id: str, part: dict, dedup: dict) -> dict:
+    ref = stages.finalise_part(Path(home), run_id, stages.PartRef.from_json(part), stages.DedupRef(**dedup))
+    return ref.to_json()
+
+
+def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
+    """Dedup, finalise and stage the run (inside the flow, on its task runner)."""
+    dedup = dedup_task.submit(home_s, run_id, parts).result()
+    finals = [f.result() for f in [finalise_task.submit(home_s, run_id, p, dedup) for p in parts]]
+    staged = stages.stage_run(
+        Path(home_s),
+        run_id,
+        [stages.FinalRef(**f) for f in finals],
+        meta,
+        pass_ids,
+        stages.DedupRef(**dedup),
+    )
     return {"run_id": run_id, "path": str(staged.path), **staged.summary}
 
 
-@flow(name="fincorpus-ingest", log_prints=True)
+@flow(name="fincorpus-ingest", log_prints=True, task_runner=task_runner())
 def ingest_flow(
     sources_path: str,
     source_ids: list[str] | None = None,
@@ -91,51 +109,65 @@ def ingest_flow(
     proxy: str | None = None,
 ) -> dict[str, Any]:
     """Crawl (or resume) the chosen sources, then clean, deduplicate, tag and stage what changed as one run."""
-    home_s = str(fincorpus_home(home))
-    sources = _load(sources_path, proxy)
+    home_p = fincorpus_home(home)
+    home_s = str(home_p)
+    sources = stages.load_sources_for(sources_path, proxy)
     ids = source_ids or [s.id for s in sources.sources if s.enabled]
     for sid in ids:
         if not sources.get(sid).enabled:
             raise ValueError(f"source {sid!r} is disabled: {sources.get(sid).disabled_reason}")
-    run_id = stages.new_run_id()
-    crawls = [crawl_task.submit(sources_path, proxy, sid, home_s) for sid in ids]
-    shard_futures = []
     crawl_outcomes: dict[str, dict[str, int]] = {}
     pass_ids: list[str] = []
-    for fut in crawls:
-        res = fut.result()
-        crawl_outcomes[res["source_id"]] = res["outcomes"]
-        pass_ids += res["pass_ids"]
-        captures = [c.to_json() for c in stages.pass_captures(Path(home_s), res["pass_ids"])]
-        for part in stages.shard(captures, SHARD_SIZE):
-            shard_futures.append(process_task.submit(sources_path, proxy, home_s, run_id, part))
-    rows = [row for fut in shard_futures for row in fut.result()]
+    parts: list[Any] = []
+    run_id: str | None = None
+    with ThreadPoolTaskRunner(max_workers=max(1, len(ids))) as crawl_runner:
+        crawls = [
+            crawl_runner.submit(
+                crawl_task, {"sources_path": sources_path, "proxy": proxy, "source_id": sid, "home": home_s}
+            )
+            for sid in ids
+        ]
+        for fut in as_completed(crawls):
+            res = fut.result()
+            crawl_outcomes[res["source_id"]] = res["outcomes"]
+            pass_ids += res["pass_ids"]
+            if run_id is None:
+                run_id, _ = stages.open_run(home_p, res["pass_ids"])
+            stages.note_passes(home_p, run_id, res["pass_ids"])
+            for shard in stages.plan_pass_shards(home_p, res["pass_ids"], workers=workers()):
+                parts.append(process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json()))
+    if run_id is None:
+        run_id, _ = stages.open_run(home_p, [])
+    part_refs = [p.result() for p in parts]
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "crawl": crawl_outcomes}
-    summary = finish_task(home_s, run_id, rows, meta, pass_ids)
+    summary = _finish(home_s, run_id, part_refs, meta, sorted(set(pass_ids)))
     summary["crawl"] = crawl_outcomes
     return summary
 
 
-@flow(name="fincorpus-reprocess", log_prints=True)
+@flow(name="fincorpus-reprocess", log_prints=True, task_runner=task_runner())
 def reprocess_flow(
     sources_path: str, source_ids: list[str] | None = None, home: str | None = None
 ) -> dict[str, Any]:
     """Re-run extraction and every later stage on the latest stored version of each URL: no network."""
-    home_s = str(fincorpus_home(home))
-    sources = _load(sources_path, None)
+    home_p = fincorpus_home(home)
+    home_s = str(home_p)
+    sources = stages.load_sources_for(sources_path, None)
     ids = source_ids or [s.id for s in sources.sources if s.enabled]
     run_id = stages.new_run_id()
-    state = CrawlState(Path(home_s))
-    shard_futures = []
+    stages.staging(home_p).write_json(f"{run_id}/plan.json", {"pass_ids": [], "kind": "reprocess"})
+    shards = stages.plan_page_shards(home_p, [sources.get(s).id for s in ids], workers=workers())
     counts: dict[str, dict[str, int]] = {}
-    for sid in ids:
-        captures = [c.to_json() for c in state.current_pages(sources.get(sid).id)]
-        counts[sid] = {"stored": len(captures)}
-        for part in stages.shard(captures, SHARD_SIZE):
-            shard_futures.append(process_task.submit(sources_path, None, home_s, run_id, part))
-    rows = [row for fut in shard_futures for row in fut.result()]
+    for sh in shards:
+        counts.setdefault(sh.key, {"stored": 0})
+    parts = [
+        f.result()
+        for f in [process_task.submit(sources_path, None, home_s, run_id, s.to_json()) for s in shards]
+    ]
+    for p, sh in zip(parts, shards, strict=True):
+        counts[sh.key]["stored"] += p["rows"]
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "reprocess": True}
-    summary = finish_task(home_s, run_id, rows, meta, [])
+    summary = _finish(home_s, run_id, parts, meta, [])
     summary["crawl"] = counts
     return summary
 
@@ -144,7 +176,7 @@ def reprocess_flow(
 def publish_flow(
     tag: str, home: str | None = None, force: bool = False, allow_empty: bool = False
 ) -> dict[str, Any]:
-    """Commit every staged run to the catalog and tag the snapshot."""
+    """Commit every staged run to the catalog and tag the snapshot (one atomic commit)."""
     res = publish_staged(fincorpus_home(home), tag, force=force, allow_empty=allow_empty)
     return {
         "tag": res.tag.tag,
@@ -154,6 +186,8 @@ def publish_flow(
         "runs": res.runs,
         "documents_added": res.documents_added,
         "removed_added": res.removed_added,
+        "recovered": res.recovered,
+        "already_done": res.already_done,
     }
 
 

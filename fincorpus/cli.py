@@ -18,11 +18,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fincorpus.catalog.store import CatalogError
 from fincorpus.dedup.index import IndexConfigError
-from fincorpus.prefect_env import configure_prefect, fincorpus_home
+from fincorpus.locks import LockHeld
+from fincorpus.prefect_env import configure_prefect, fincorpus_home, prefect_api
 from fincorpus.schema import SchemaError
 from fincorpus.sources.archive import RawRefError
 from fincorpus.sources.registry import SourcesError, load_sources
@@ -46,7 +48,9 @@ USER_ERRORS = (
     RawRefError,
     SchemaError,
     IndexConfigError,
+    LockHeld,
     FileNotFoundError,
+    NotADirectoryError,
     ValueError,
 )
 
@@ -68,15 +72,57 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            fail(str(exc))
+        except KeyboardInterrupt:
+            err.print(
+                "[bold yellow]interrupted:[/] crawl state and finished shards are saved; run the same command "
+                "again to resume",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr (the message's brackets are text, not markup) and the exit code."""
+    err.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"fincorpus {version('fincorpus')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Build the Shanghai financial corpus: crawl, clean, deduplicate, licence-tag, publish."""
+
+
 def _home(home: Path | None) -> Path:
+    """The corpus home for a command that writes; FINCORPUS_HOME is set for flows and worker processes."""
     h = fincorpus_home(home)
+    os.environ["FINCORPUS_HOME"] = str(h)
     configure_prefect(h)
+    return h
+
+
+def _existing_home(home: Path | None) -> Path:
+    """The corpus home for a command that only reads: it must exist (a mistyped --home is an error)."""
+    h = fincorpus_home(home)
+    if not (h / "catalog.db").is_file():
+        raise CatalogError(
+            f"no corpus at {h} (no catalog.db); check --home / FINCORPUS_HOME, or create one with "
+            "`fincorpus ingest` and `fincorpus publish`"
+        )
     return h
 
 
@@ -172,7 +218,8 @@ def ingest(
     sf = load_sources(sources)  # validate before starting Prefect
     for sid in source_ids or []:
         sf.get(sid)
-    summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
+    with prefect_api(h):
+        summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
     _print_ingest(summary)
 
 
@@ -216,7 +263,8 @@ def reprocess(
     sf = load_sources(sources)
     for sid in source_ids or []:
         sf.get(sid)
-    summary = _flows().reprocess_flow(str(sources), source_ids or None, str(h))
+    with prefect_api(h):
+        summary = _flows().reprocess_flow(str(sources), source_ids or None, str(h))
     _print_ingest(summary)
 
 
@@ -233,11 +281,32 @@ def publish(
     home: HomeOpt = None,
 ) -> None:
     """Commit all staged runs to the catalog and tag the snapshot."""
-    h = _home(home)
-    from fincorpus.catalog.store import CorpusCatalog
+    from fincorpus.catalog.store import check_tag_name
+    from fincorpus.pipelines.ingest import pending_runs
 
-    CorpusCatalog(h).check_tag_free(tag, force)
-    res = _flows().publish_flow(tag, str(h), force, allow_empty)
+    check_tag_name(tag)
+    h = _home(home)
+    staged = pending_runs(h)
+    if (h / "catalog.db").is_file() and not force:  # refuse before starting anything, unless there is work to finish
+        from fincorpus.catalog.store import CorpusCatalog
+
+        catalog = CorpusCatalog(h)
+        committed = catalog.committed_runs()
+        if tag in catalog.table.refs() and not any(committed.get(r.name) == tag for r in staged):
+            catalog.check_tag_free(tag, force)
+    if not staged and not allow_empty:
+        raise CatalogError(
+            "nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)"
+        )
+    with prefect_api(h):
+        res = _flows().publish_flow(tag, str(h), force, allow_empty)
+    if res["recovered"]:
+        console.print(f"finished the interrupted publish of run(s) {', '.join(res['recovered'])}")
+    if res["already_done"]:
+        console.print(
+            f"[bold]{res['tag']}[/] was already committed (snapshot {res['snapshot_id']}); nothing more to do"
+        )
+        return
     console.print(
         f"published [bold]{res['tag']}[/] (snapshot {res['snapshot_id']}): {res['documents']} documents, "
         f"{res['removed']} removed records; runs {', '.join(res['runs']) or 'none'}"
@@ -275,7 +344,7 @@ def snapshots(home: HomeOpt = None) -> None:
     """List tagged corpus versions with their document counts."""
     from fincorpus.catalog.store import CorpusCatalog
 
-    tags = CorpusCatalog(fincorpus_home(home)).tags()
+    tags = CorpusCatalog(_existing_home(home), create=False).tags()
     if not tags:
         console.print("no tagged snapshots yet; run `fincorpus ingest` then `fincorpus publish --tag TAG`")
         return
@@ -303,21 +372,26 @@ def pull(
         typer.Option(help="Only documents allowed for this use: research|train|commercial|redistribute"),
     ] = None,
     licence: Annotated[list[str] | None, typer.Option(help="Only these licence classes (repeatable)")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these source ids (repeatable)")] = None,
     min_finance_score: Annotated[
         float | None, typer.Option(help="Only documents whose finance_score is at least this (0-1)")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Replace an earlier pull in --out (a folder holding anything else is refused)"),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Write a snapshot as datasets-loadable Parquet plus manifest.json and a dataset card."""
     from fincorpus.catalog.export import pull as do_pull
 
     res = do_pull(
-        fincorpus_home(home),
+        _existing_home(home),
         tag,
         out,
         usage=usage,
         licences=licence,
+        sources=source,
         min_finance_score=min_finance_score,
         overwrite=overwrite,
     )
@@ -355,13 +429,18 @@ def show(
     from fincorpus.catalog.store import CorpusCatalog
     from fincorpus.sources.archive import read_raw
 
-    h = fincorpus_home(home)
-    table_name, rows = CorpusCatalog(h).find(key, tag)
+    h = _existing_home(home)
+    table_name, rows = CorpusCatalog(h, create=False).find(key, tag)
     if not table_name:
         raise CatalogError(f"no document with doc_id or URL {key!r}" + (f" in tag {tag!r}" if tag else ""))
     row = rows.to_pylist()[-1]
-    raw = read_raw(h, row["raw_ref"])
-    ok = hashlib.sha256(raw.body).hexdigest() == row["raw_sha256"]
+    try:
+        raw_body: bytes | None = read_raw(h, row["raw_ref"]).body
+        ok = hashlib.sha256(raw_body).hexdigest() == row["raw_sha256"]
+        raw_note = f"{len(raw_body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256"
+    except RawRefError as exc:
+        raw_body, ok = None, False
+        raw_note = f"[red]unreadable:[/] {escape(str(exc))}"
     t = Table(
         show_header=False,
         title=f"{row['doc_id']} ({'in the corpus' if table_name == 'documents' else 'removed'})",
@@ -389,6 +468,8 @@ def show(
         "rights_notice",
         "finance_score",
         "duplicate_of",
+        "duplicate_relation",
+        "superseded_at",
         "raw_ref",
         "warc_record_id",
         "run_id",
@@ -398,23 +479,106 @@ def show(
     ):
         if field in row and row[field] is not None:
             value = row[field]
-            t.add_row(field, f"{value:.4f}" if isinstance(value, float) else str(value))
+            t.add_row(field, escape(f"{value:.4f}" if isinstance(value, float) else str(value)))
     if row.get("pii"):
         found = {k: v for k, v in row["pii"].items() if v and k != "max_class"}
         t.add_row(
             "pii", (f"{found} masked, highest class {row['pii']['max_class']}") if found else "none found"
         )
-    t.add_row(
-        "raw bytes",
-        f"{len(raw.body)} bytes, sha256 {'[green]matches[/]' if ok else '[red]DOES NOT MATCH[/]'} raw_sha256",
-    )
+    t.add_row("raw bytes", raw_note)
     for i, step in enumerate(row["steps"], 1):
-        t.add_row(f"step {i}", f"{step['step']}" + (f": {step['detail']}" if step["detail"] else ""))
+        t.add_row(f"step {i}", escape(f"{step['step']}" + (f": {step['detail']}" if step["detail"] else "")))
     console.print(t)
     if text and row.get("text"):
-        console.print(row["text"])
+        console.print(row["text"], markup=False, highlight=False)
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command("diff")
+@user_errors
+def diff_cmd(
+    a: Annotated[str, typer.Argument(help="Older tag")],
+    b: Annotated[str, typer.Argument(help="Newer tag")],
+    limit: Annotated[int, typer.Option(help="Documents listed per kind (0: counts only)")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Everything as JSON on stdout")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Documents added, removed (with the removal reason) and changed between two tags, per source."""
+    from fincorpus.catalog.diff import diff
+    from fincorpus.catalog.store import CorpusCatalog
+
+    catalog = CorpusCatalog(_existing_home(home), create=False)
+    catalog.tag(a), catalog.tag(b)  # unknown tags are one-line errors
+    d = diff(catalog, a, b)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "a": a,
+                    "b": b,
+                    "added": d.added,
+                    "removed": d.removed,
+                    "changed": d.changed,
+                    "unchanged": d.unchanged,
+                    "by_source": d.by_source(),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    t = Table("source", "added", "removed", "changed", title=f"{a} -> {b}")
+    for src, c in d.by_source().items():
+        t.add_row(src, str(c.get("added", 0)), str(c.get("removed", 0)), str(c.get("changed", 0)))
+    console.print(t)
+    console.print(
+        f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, {d.unchanged} unchanged"
+        + (f"; removal reasons: {d.removal_reasons()}" if d.removed else "")
+    )
+    for kind in ("added", "removed", "changed"):
+        for r in getattr(d, kind)[:limit]:
+            why = f"  ({r['removed_reason']})" if kind == "removed" else ""
+            console.print(
+                f"{kind:8} {r['source_id']:12} {escape(r['canonical_url'])}{escape(why)}", highlight=False
+            )
+
+
+@app.command()
+@user_errors
+def maintain(
+    retain_days: Annotated[
+        float, typer.Option(help="Expire untagged snapshots older than this many days (tagged ones: never)")
+    ] = 7.0,
+    orphan_hours: Annotated[
+        float, typer.Option(help="Remove unreferenced files of the table older than this many hours")
+    ] = 1.0,
+    dry_run: Annotated[bool, typer.Option(help="Only report what would be removed")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Expire untagged snapshots and remove files no retained snapshot references (tags stay readable)."""
+    from fincorpus.catalog.maintain import maintain as do_maintain
+
+    r = do_maintain(_existing_home(home), retain_days=retain_days, orphan_hours=orphan_hours, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    console.print(
+        f"{verb} {len(r.expired_snapshots)} untagged snapshot(s) ({r.kept_snapshots} kept) and "
+        f"{len(r.orphan_files)} unreferenced file(s), {r.orphan_bytes / 1e6:.1f} MB"
+    )
+    for f in r.orphan_files[:20]:
+        console.print(f"  {escape(f)}", highlight=False)
+
+
+@app.command()
+@user_errors
+def migrate(home: HomeOpt = None) -> None:
+    """Copy a catalog written by an earlier fincorpus (two tables) into the current one-table layout, tag by tag."""
+    from fincorpus.catalog.migrate import migrate as do_migrate
+
+    tags = do_migrate(_existing_home(home))
+    console.print(
+        f"migrated {len(tags)} tag(s): {', '.join(tags) or 'none'}; the earlier tables are left as they were"
+    )
 
 
 # -- demo ---------------------------------------------------------------------------------------------------------
@@ -456,13 +620,14 @@ def demo(
     h = _home(home)
     started = time.monotonic()
     sources_file = Path(__file__).resolve().parent / "demo" / "sources.yaml"
-    with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
-        console.print(f"fixture server for {sites} on {server.proxy_url}")
+    with prefect_api(h):
         flows = _flows()
-        summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
-    _print_ingest(summary)
-    res = flows.publish_flow("demo", str(h), True, False)
-    pulled = do_pull(h, "demo", out.resolve(), overwrite=True)
+        with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
+            console.print(f"fixture server for {sites} on {server.proxy_url}")
+            summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
+        _print_ingest(summary)
+        res = flows.publish_flow("demo", str(h), True, False)
+    pulled = do_pull(h, "demo", out, overwrite=True)
     wall = time.monotonic() - started
     t = Table("licence class", "documents", title="snapshot demo")
     for name, n in sorted(summary["by_licence"].items()):

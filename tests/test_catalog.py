@@ -5,14 +5,15 @@ import pytest
 
 from fincorpus.catalog.export import pull, verify
 from fincorpus.catalog.store import CatalogError, CorpusCatalog
-from fincorpus.pipelines.ingest import pending_runs, stage_rows
+from fincorpus.pipelines.ingest import pending_runs, stage_records
 from fincorpus.pipelines.publish import publish
 from fincorpus.schema import SCHEMA_VERSION
 from tests.rows import make_row
 
 
 def stage(home: Path, run_id: str, rows: list[dict]) -> None:
-    stage_rows(home, run_id, rows, {})
+    """Stage records exactly as given (no dedup): what the catalog tests need."""
+    stage_records(home, run_id, rows, {}, dedup=False)
 
 
 def rows_v1() -> list[dict]:
@@ -29,6 +30,7 @@ def test_publish_tags_both_tables_and_pull_is_loadable(home: Path, tmp_path: Pat
     stage(home, "r1", rows_v1())
     res = publish(home, "v1")
     assert (res.tag.documents, res.tag.removed) == (2, 1)
+    assert res.tag.runs == ("r1",)
     assert pending_runs(home) == []
     assert json.loads((home / "staging/r1/run.json").read_text())["status"] == "published"
     cat = CorpusCatalog(home)
@@ -76,6 +78,7 @@ def test_second_publish_upserts_and_old_tag_still_reads_old_rows(home: Path) -> 
     ]
     assert {r["text"] for r in cat.read("v1").to_pylist()} == {"第一篇", "第二篇"}  # time travel
     assert [t.documents for t in cat.tags()] == [2, 2]
+    assert [t.removed for t in cat.tags()] == [1, 2]
 
 
 def test_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
@@ -84,12 +87,16 @@ def test_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
     stage(home, "r1", rows_v1())
     publish(home, "v1")
     stage(home, "r2", [make_row("http://a.test/9.html", text="第九篇")])
-    before = (home / "catalog.db").read_bytes()
+    before = CorpusCatalog(home).table.metadata_location
     with pytest.raises(CatalogError, match="already exists"):
         publish(home, "v1")
     with pytest.raises(CatalogError, match="not valid"):
         publish(home, "bad tag!")
-    assert (home / "catalog.db").read_bytes() == before
+    with pytest.raises(CatalogError, match="not valid"):
+        publish(home, "v1\n")  # a full match: a trailing newline is not a valid tag
+    with pytest.raises(CatalogError, match="reserved"):
+        publish(home, "main")
+    assert CorpusCatalog(home).table.metadata_location == before
     assert len(pending_runs(home)) == 1  # still staged for the next publish
     with pytest.raises(CatalogError, match=r"unknown tag 'nope'.*known tags: v1"):
         pull(home, "nope", tmp_path / "x")
@@ -116,51 +123,62 @@ def test_find_by_url_or_id(home: Path) -> None:
     assert cat.find("http://nowhere.test/")[0] == ""
 
 
-def test_tables_of_an_older_schema_are_evolved_not_broken(home: Path) -> None:
-    """A catalog written before schema v2 (no version/access columns) keeps working and old tags stay readable."""
+def test_a_catalog_of_the_earlier_layout_is_migrated_tag_by_tag(home: Path) -> None:
+    """A catalog written before schema 4 (two tables, schema 1 columns) is refused with one line, then migrated:
+    its tags read back the same documents, and new publishes go on from there."""
     import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
 
     from fincorpus.catalog import store
+    from fincorpus.catalog.migrate import migrate
     from fincorpus.schema import DOCUMENT_SCHEMA, documents_table
 
-    # Schema 1: no version/access/native_id columns, and the two-field quality struct of the first release
-    # (schema 3 added nested quality and PII fields, which must evolve in place too).
+    # Schema 1: no version/access/native_id columns, and the two-field quality struct of the first release.
     old_quality = pa.struct([pa.field("length_chars", pa.int32()), pa.field("cjk_share", pa.float32())])
     old_fields = [
         pa.field("quality", old_quality) if f.name == "quality" else f
         for f in DOCUMENT_SCHEMA
-        if f.name not in ("version", "access", "native_id", "pii")
+        if f.name not in ("version", "access", "native_id", "pii", "superseded_at")
     ]
     old_schema = pa.schema(old_fields)
-    cat = CorpusCatalog.__new__(CorpusCatalog)
-    cat.home = home
-    cat.__init__(home)  # creates namespace
+    (home / "warehouse").mkdir()
+    sql = SqlCatalog("fincorpus", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri())
+    sql.create_namespace("fincorpus")
     props = {**store.TABLE_PROPERTIES, "fincorpus.schema_version": "1"}
-    t = cat.catalog.create_table("fincorpus.documents", schema=old_schema, properties=props)
-    t.append(documents_table([make_row()]).select(old_schema.names).cast(old_schema))
-    t = cat.catalog.load_table("fincorpus.documents")
+    t = sql.create_table("fincorpus.documents", schema=old_schema, properties=props)
+    row = make_row()
+    row.pop("status")
+    row["quality"] = {"length_chars": 6, "cjk_share": 0.9}
+    t.append(pa.Table.from_pylist([{k: v for k, v in row.items() if k in old_schema.names}], schema=old_schema))
+    t = sql.load_table("fincorpus.documents")
     t.manage_snapshots().create_tag(t.current_snapshot().snapshot_id, "old").commit()
-    cat.catalog.create_table(
-        "fincorpus.removed",
-        schema=pa.schema(
-            [
-                *old_fields,
-                pa.field("removed_stage", pa.string(), False),
-                pa.field("removed_reason", pa.string(), False),
-            ]
-        ),
-        properties=props,
+    removed_schema = pa.schema(
+        [*old_fields, pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]
     )
+    r = sql.create_table("fincorpus.removed", schema=removed_schema, properties=props)
+    gone = {**{k: v for k, v in row.items() if k in old_schema.names}, "url": "http://a.test/x.html"}
+    gone.update(doc_id="x" * 32, removed_stage="quality.basic", removed_reason="too short")
+    r.append(pa.Table.from_pylist([gone], schema=removed_schema))
+    r = sql.load_table("fincorpus.removed")
+    r.manage_snapshots().create_tag(r.current_snapshot().snapshot_id, "old").commit()
 
-    stage(home, "r1", [make_row("http://a.test/new.html", text="新文档", version=3)])
-    publish(home, "new")
+    with pytest.raises(CatalogError, match="fincorpus migrate"):
+        CorpusCatalog(home).tags()
+    assert migrate(home) == ["old"]
     cat = CorpusCatalog(home)
-    assert cat.documents.properties["fincorpus.schema_version"] == SCHEMA_VERSION
     old = cat.read("old").to_pylist()
     assert len(old) == 1 and old[0]["version"] is None and old[0]["text"] == "上海金融监管局发布通知。"
     assert old[0]["quality"]["dup_line_frac"] is None and old[0]["quality"]["cjk_share"] > 0
+    assert cat.read("old", "removed").column("removed_reason").to_pylist() == ["too short"]
+    stage(home, "r1", [make_row("http://a.test/new.html", text="新文档", version=3)])
+    publish(home, "new")
+    cat = CorpusCatalog(home)
+    assert cat.table.properties["fincorpus.schema_version"] == SCHEMA_VERSION
     new = {r["url"]: r["version"] for r in cat.read("new").to_pylist()}
     assert new == {"http://a.test/1.html": None, "http://a.test/new.html": 3}
+    assert len(cat.read("old").to_pylist()) == 1  # the old tag is unchanged
+    with pytest.raises(CatalogError, match="nothing to do"):
+        migrate(home)
 
 
 def test_pull_filters_by_finance_score(home: Path, tmp_path: Path) -> None:

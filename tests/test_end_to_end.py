@@ -31,7 +31,7 @@ def built(prefect_harness: None, data_dir: Path, tmp_path_factory: pytest.TempPa
         summary = flows.ingest_flow(str(DEMO_SOURCES), None, str(home), server.proxy_url)
         requests = [json.loads(line) for line in log.read_text().splitlines()]
     published = flows.publish_flow("e2e", str(home))
-    out = home / "pulled"
+    out = home.parent / "pulled"
     pull(home, "e2e", out)
     docs = pq.read_table(out / "data").to_pylist()
     removed = CorpusCatalog(home).read("e2e", "removed").to_pylist()
@@ -213,7 +213,8 @@ def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: di
 
     # regulator only: near duplicates across sources are found within a run (a cross-snapshot index is issue 5)
     summary = flows.reprocess_flow(str(DEMO_SOURCES), ["regulator"], str(built["home"]))
-    staged = pq.read_table(Path(summary["path"]) / "documents.parquet").to_pylist()
+    records = pq.read_table(Path(summary["path"]) / "final").to_pylist()
+    staged = [r for r in records if r["status"] == "kept"]
     published = {d["doc_id"]: d for d in built["docs"] if d["source_id"] == "regulator"}
     assert summary["crawl"]["regulator"]["stored"] > 80
     extra = {d["doc_id"]: d["canonical_url"] for d in staged if d["doc_id"] not in published}

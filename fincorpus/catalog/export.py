@@ -1,28 +1,100 @@
 """Pull a tagged snapshot as Parquet files a model team loads with ``datasets``, plus a verifiable manifest.
 
-The output folder is written beside its final place and renamed into it, so a failed pull never leaves a
-half-written snapshot that looks complete.
+The scan streams record batches with the licence, source and finance-score filters pushed into it (the usage
+filter is exact per batch on top of a licence pushdown), so memory is bounded by a batch, not the snapshot.
+
+Where the files go is guarded, because a pull writes into folders people own:
+
+- the output is written into a fresh temporary folder beside ``--out`` and renamed into place, so a failed pull
+  never leaves a half-written snapshot and never touches an existing folder;
+- ``--out`` may not be, lie inside, or contain the corpus home, nor name a file or a symlink;
+- ``--overwrite`` replaces only a folder that holds an earlier pull and nothing else (every file is one its
+  manifest lists, or the pull's own README/manifest/report files): unknown files make the pull refuse, naming
+  them. The earlier pull is moved aside, the new one renamed in, then the earlier one's own files are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In
 
 from fincorpus.catalog.store import CatalogError, CorpusCatalog
 from fincorpus.licensing import LICENCE_CLASSES, USES
 from fincorpus.schema import DOCUMENT_SCHEMA, SCHEMA_VERSION
 
 ROWS_PER_FILE = 50_000
+MANIFEST = "manifest.json"
+# Files a pull writes besides its data files: the only others an --overwrite may replace.
+PULL_FILES = ("manifest.json", "README.md", "manifest.sig", "report.html", "croissant.json", "sources.md")
+GENERATOR = "fincorpus"
+
+
+@dataclass(frozen=True)
+class Filters:
+    usage: str | None = None
+    licences: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    min_finance_score: float | None = None
+
+    def check(self) -> None:
+        if self.usage and self.usage not in USES:
+            raise CatalogError(f"unknown usage {self.usage!r}; use one of {', '.join(USES)}")
+        unknown = [c for c in self.licences if c not in LICENCE_CLASSES]
+        if unknown:
+            raise CatalogError(f"unknown licence class(es) {unknown}; use any of {sorted(LICENCE_CLASSES)}")
+        if self.min_finance_score is not None and not 0.0 <= self.min_finance_score <= 1.0:
+            raise CatalogError(f"--min-finance-score must be between 0 and 1, got {self.min_finance_score}")
+
+    def expression(self) -> BooleanExpression | None:
+        """What the Iceberg scan can prune by (file statistics, row groups)."""
+        parts: list[BooleanExpression] = []
+        classes = list(self.licences)
+        if self.usage:
+            allowing = [c.name for c in LICENCE_CLASSES.values() if self.usage in c.usage]
+            classes = [c for c in classes if c in allowing] if classes else allowing
+            if not classes:
+                classes = ["\x00none"]  # no class allows this use: nothing matches
+        if classes:
+            parts.append(In("licence_class", classes))
+        if self.sources:
+            parts.append(In("source_id", list(self.sources)))
+        if self.min_finance_score is not None:
+            parts.append(GreaterThanOrEqual("finance_score", float(self.min_finance_score)))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else And(*parts)
+
+    def exact(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The per-row part the scan cannot do: ``usage`` is a list column."""
+        if not self.usage or batch.num_rows == 0:
+            return batch
+        col = batch.column(batch.schema.get_field_index("usage"))
+        flat = pc.list_flatten(col)
+        parents = pc.list_parent_indices(col)
+        rows = pc.unique(pc.filter(parents, pc.equal(flat, self.usage)))
+        mask = pc.is_in(pa.array(range(batch.num_rows), pa.int64()), value_set=rows.cast(pa.int64()))
+        return batch.filter(mask)
+
+    def to_json(self) -> dict:
+        return {
+            "usage": self.usage,
+            "licences": list(self.licences) or None,
+            "sources": list(self.sources) or None,
+            "min_finance_score": self.min_finance_score,
+        }
 
 
 @dataclass(frozen=True)
@@ -31,6 +103,7 @@ class PullResult:
     rows: int
     files: list[str]
     manifest: dict
+    stats: dict = field(default_factory=dict)
 
 
 def _sha256(path: Path) -> str:
@@ -42,37 +115,131 @@ def _sha256(path: Path) -> str:
 
 
 def filter_rows(
-    table: pa.Table, usage: str | None, licences: list[str] | None, min_finance_score: float | None = None
+    table: pa.Table,
+    usage: str | None,
+    licences: list[str] | None,
+    min_finance_score: float | None = None,
 ) -> pa.Table:
-    if usage:
-        if usage not in USES:
-            raise CatalogError(f"unknown usage {usage!r}; use one of {', '.join(USES)}")
-        keep = [usage in u for u in table["usage"].to_pylist()]
-        table = table.filter(pa.array(keep, type=pa.bool_()))
+    """The pull filters applied to an in-memory table (tools and tests; pull itself streams)."""
+    f = Filters(usage, tuple(licences or ()), (), min_finance_score)
+    f.check()
     if licences:
-        unknown = [c for c in licences if c not in LICENCE_CLASSES]
-        if unknown:
-            raise CatalogError(f"unknown licence class(es) {unknown}; use any of {sorted(LICENCE_CLASSES)}")
         table = table.filter(pc.is_in(table["licence_class"], value_set=pa.array(licences)))
     if min_finance_score is not None:
-        if not 0.0 <= min_finance_score <= 1.0:
-            raise CatalogError(f"--min-finance-score must be between 0 and 1, got {min_finance_score}")
-        # documents scored before schema 3 have no score: they are left out rather than guessed
-        keep = pc.fill_null(pc.greater_equal(table["finance_score"], min_finance_score), False)
-        table = table.filter(keep)
-    return table
+        table = table.filter(pc.fill_null(pc.greater_equal(table["finance_score"], min_finance_score), False))
+    batches = [f.exact(b) for b in table.to_batches()]
+    return pa.Table.from_batches(batches, schema=table.schema) if batches else table
 
 
-def _card(tag: str, snapshot_id: int, table: pa.Table, filters: dict) -> str:
-    by_licence = Counter(table["licence_class"].to_pylist())
-    by_source = Counter(table["source_id"].to_pylist())
+# -- where the output may go ------------------------------------------------------------------------------------
+
+
+def _inside(a: Path, b: Path) -> bool:
+    return a == b or b in a.parents
+
+
+def earlier_pull_files(out: Path) -> list[Path] | None:
+    """The files of an earlier pull in ``out`` (None when ``out`` is not one, or holds anything else)."""
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("generator") != GENERATOR:
+        return None
+    listed = {f.get("name") for f in data.get("files", []) if isinstance(f, dict)} | set(PULL_FILES)
+    found = [p for p in out.rglob("*") if p.is_file() or p.is_symlink()]
+    if any(p.relative_to(out).as_posix() not in listed for p in found):
+        return None
+    return found
+
+
+def check_out(home: Path, out: Path, overwrite: bool) -> Path:
+    """Where a pull may write, as an absolute path; raises CatalogError (one line) otherwise."""
+    raw = out
+    if out.is_symlink():
+        raise CatalogError(f"--out {raw} is a symbolic link; give the real folder it points to")
+    out = out.resolve()
+    home = home.resolve()
+    if _inside(out, home) or _inside(home, out):
+        raise CatalogError(
+            f"--out {raw} is {'inside' if _inside(out, home) else 'a folder containing'} the corpus home {home}; "
+            "pull into a folder outside it"
+        )
+    if out.exists() and not out.is_dir():
+        raise CatalogError(f"--out {raw} is a file, not a folder; choose a folder path")
+    if out == out.parent:
+        raise CatalogError(f"--out {raw} is the root folder; choose a folder of its own")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise CatalogError(f"{raw} exists and is not empty; choose another --out or pass --overwrite")
+        if earlier_pull_files(out) is None:
+            unknown = _unknown_files(out)
+            raise CatalogError(
+                f"--overwrite only replaces an earlier pull, and {raw} holds other files too"
+                + (f" (e.g. {unknown})" if unknown else "")
+                + "; choose another --out"
+            )
+        cwd = Path.cwd().resolve()
+        if _inside(cwd, out):
+            raise CatalogError(
+                f"--out {raw} is the current folder (or contains it); run the pull from elsewhere"
+            )
+    return out
+
+
+def _unknown_files(out: Path) -> str:
+    manifest = out / MANIFEST
+    listed: set[str] = set(PULL_FILES)
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        listed |= {f.get("name") for f in data.get("files", []) if isinstance(f, dict)}
+    except (OSError, ValueError, AttributeError):
+        pass
+    for p in sorted(out.rglob("*")):
+        if (p.is_file() or p.is_symlink()) and p.relative_to(out).as_posix() not in listed:
+            return p.relative_to(out).as_posix()
+    return ""
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Rename the new pull into place; an earlier pull there is moved aside, then its own files removed."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    if not any(out.iterdir()):
+        out.rmdir()
+        tmp.rename(out)
+        return
+    old_files = earlier_pull_files(out)
+    if old_files is None:  # checked before writing; someone added files meanwhile
+        raise CatalogError(f"{out} changed during the pull; the new pull is left in {tmp}")
+    aside = out.with_name(f".{out.name}.replaced-{uuid.uuid4().hex[:8]}")
+    out.rename(aside)
+    tmp.rename(out)
+    for f in sorted(aside.rglob("*"), reverse=True):
+        if f.is_file() or f.is_symlink():
+            f.unlink()
+    for d in sorted((p for p in aside.rglob("*") if p.is_dir()), reverse=True):
+        d.rmdir()
+    aside.rmdir()
+
+
+# -- the pull ---------------------------------------------------------------------------------------------------
+
+
+def _card(
+    tag: str, snapshot_id: int, rows: int, by_licence: Counter, by_source: Counter, filters: dict
+) -> str:
     lines = [
         f"# fincorpus snapshot `{tag}`",
         "",
         "Chinese financial texts crawled, cleaned, deduplicated and licence-tagged by fincorpus.",
         "",
         f"- snapshot id: {snapshot_id}",
-        f"- documents: {table.num_rows}",
+        f"- documents: {rows}",
         f"- schema version: {SCHEMA_VERSION} (field meanings: docs/data-model.md in the fincorpus repository)",
         f"- filters applied at pull: {json.dumps(filters, ensure_ascii=False)}",
         f"- pulled at: {datetime.now(UTC).isoformat()}",
@@ -100,6 +267,15 @@ def _card(tag: str, snapshot_id: int, table: pa.Table, filters: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stream_documents(catalog: CorpusCatalog, tag: str, filters: Filters) -> Iterator[pa.RecordBatch]:
+    """Kept documents of ``tag`` that pass ``filters``, batch by batch, in the pull's schema."""
+    names = DOCUMENT_SCHEMA.names
+    for batch in catalog.batches(tag, status="kept", row_filter=filters.expression(), columns=names):
+        batch = filters.exact(batch)
+        if batch.num_rows:
+            yield from pa.Table.from_batches([batch]).select(names).cast(DOCUMENT_SCHEMA).to_batches()
+
+
 def pull(
     home: Path,
     tag: str,
@@ -107,55 +283,93 @@ def pull(
     *,
     usage: str | None = None,
     licences: list[str] | None = None,
+    sources: list[str] | None = None,
     min_finance_score: float | None = None,
     overwrite: bool = False,
 ) -> PullResult:
-    catalog = CorpusCatalog(home)
-    table = catalog.read(tag)  # raises CatalogError on an unknown tag before anything is written
-    snapshot_id = next(t.snapshot_id for t in catalog.tags() if t.tag == tag)
-    table = filter_rows(table, usage, licences, min_finance_score)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CatalogError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    filters = Filters(usage, tuple(licences or ()), tuple(sources or ()), min_finance_score)
+    filters.check()
+    catalog = CorpusCatalog(home, create=False)
+    info = catalog.tag(tag)  # raises CatalogError on an unknown tag before anything is written
+    out = check_out(home, out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.pull-{uuid.uuid4().hex[:8]}")
     (tmp / "data").mkdir(parents=True)
-    n_files = max(1, -(-table.num_rows // ROWS_PER_FILE))
+    try:
+        files, rows, by_licence, by_source = _write_parts(tmp, stream_documents(catalog, tag, filters))
+        manifest = {
+            "generator": GENERATOR,
+            "tag": tag,
+            "snapshot_id": info.snapshot_id,
+            "table": "fincorpus.corpus",
+            "schema_version": SCHEMA_VERSION,
+            "rows": rows,
+            "filters": filters.to_json(),
+            "created_at": datetime.now(UTC).isoformat(),
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(
+            _card(tag, info.snapshot_id, rows, by_licence, by_source, filters.to_json()), encoding="utf-8"
+        )
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # our own temporary folder, never anything else
+        raise
+    stats = {"by_licence": dict(by_licence), "by_source": dict(by_source)}
+    return PullResult(out, rows, [f["name"] for f in files], manifest, stats)
+
+
+def _write_parts(tmp: Path, batches: Iterator[pa.RecordBatch]) -> tuple[list[dict], int, Counter, Counter]:
+    written: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    in_file = rows = 0
+    by_licence: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    for batch in batches:
+        by_licence.update(batch.column(batch.schema.get_field_index("licence_class")).to_pylist())
+        by_source.update(batch.column(batch.schema.get_field_index("source_id")).to_pylist())
+        start = 0
+        while start < batch.num_rows:
+            if writer is None:
+                written.append(tmp / "data" / f"part-{len(written):05d}.parquet")
+                writer = pq.ParquetWriter(
+                    written[-1], DOCUMENT_SCHEMA, compression="zstd", compression_level=3
+                )
+                in_file = 0
+            take = min(batch.num_rows - start, ROWS_PER_FILE - in_file)
+            writer.write_batch(batch.slice(start, take))
+            start += take
+            in_file += take
+            rows += take
+            if in_file >= ROWS_PER_FILE:
+                writer.close()
+                writer = None
+    if writer is not None:
+        writer.close()
+    if not written:  # an empty selection still gives a loadable, schema-true file
+        written.append(tmp / "data" / "part-00000.parquet")
+        pq.write_table(DOCUMENT_SCHEMA.empty_table(), written[-1], compression="zstd", compression_level=3)
     files = []
-    for i in range(n_files):
-        name = f"data/train-{i:05d}-of-{n_files:05d}.parquet"
-        part = table.slice(i * ROWS_PER_FILE, ROWS_PER_FILE).cast(DOCUMENT_SCHEMA)
-        pq.write_table(part, tmp / name, compression="zstd", compression_level=3)
+    n = len(written)
+    for i, p in enumerate(written):
+        final = p.with_name(f"train-{i:05d}-of-{n:05d}.parquet")
+        os.replace(p, final)
         files.append(
             {
-                "name": name,
-                "rows": part.num_rows,
-                "bytes": (tmp / name).stat().st_size,
-                "sha256": _sha256(tmp / name),
+                "name": final.relative_to(tmp).as_posix(),
+                "rows": pq.ParquetFile(final).metadata.num_rows,
+                "bytes": final.stat().st_size,
+                "sha256": _sha256(final),
             }
         )
-    filters = {"usage": usage, "licences": licences, "min_finance_score": min_finance_score}
-    manifest = {
-        "tag": tag,
-        "snapshot_id": snapshot_id,
-        "table": "fincorpus.documents",
-        "schema_version": SCHEMA_VERSION,
-        "rows": table.num_rows,
-        "filters": filters,
-        "created_at": datetime.now(UTC).isoformat(),
-        "files": files,
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    (tmp / "README.md").write_text(_card(tag, snapshot_id, table, filters), encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return PullResult(out, table.num_rows, [f["name"] for f in files], manifest)
+    return files, rows, by_licence, by_source
 
 
 def verify(out: Path) -> list[str]:
     """Problems found when checking a pulled folder against its manifest (empty list = verified)."""
     problems = []
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     for f in manifest["files"]:
         p = out / f["name"]
         if not p.is_file():

@@ -1,22 +1,41 @@
-"""The ingest stages as plain functions: crawl -> process (clean) -> exact dedup -> licence tags -> stage.
+"""The ingest stages as plain functions over typed batches: crawl -> process -> dedup -> licence -> stage.
 
-Prefect (flows.py) wraps these per source and per shard; tests call them directly. Every stage takes and
-returns plain data so it can run in a thread, a process or a Dask worker alike.
+A run is planned as shards of captures; each stage reads and writes files named by references, never rows:
+
+- ``process_shard`` (one task per shard, in parallel): raw bytes read back through ``raw_ref``, decoded,
+  extracted, cleaned and scored; the shard's records become one Arrow table (checked against the schema once, at
+  this boundary) written as ``staging/<run>/parts/NNNNN.parquet``, with its dedup sidecar (signatures, band
+  keys). A document that raises, or exceeds a limit, becomes a removed record with stage ``error`` and the
+  reason; the shard carries on.
+- ``dedup_stage`` (one task per run): the decisions of ``fincorpus.dedup.stage`` from small columns and sidecars,
+  written as ``staging/<run>/dedup.parquet``.
+- ``finalise_part`` (one task per part, in parallel): the dedup decisions and the licence stage applied to one
+  part (each a declared ``schema.Stage``), written as ``staging/<run>/final/NNNNN.parquet``.
+- ``stage_run``: ``run.json`` is written last, so a staged run is complete or absent.
+
+Memory is bounded by a shard (process, finalise) or by the run's dedup index (a few small columns per document).
+Prefect (flows.py) wraps these per source and per shard; tests and benchmarks call them directly. A run killed at
+any point is resumed by the next ingest: shards whose part exists are not processed again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fincorpus.cleaning.boilerplate import notices_in_html
 from fincorpus.cleaning.decode import MojibakeError, decode_bytes, ensure_clean
@@ -30,20 +49,29 @@ from fincorpus.cleaning.extract import (
 )
 from fincorpus.cleaning.quality import QualityFilter
 from fincorpus.cleaning.textpath import clean_text
-from fincorpus.dedup.cluster import mark_near_duplicates
-from fincorpus.dedup.exact import mark_exact_duplicates
-from fincorpus.dedup.index import NearIndex, RedisNearIndex, open_near_index
-from fincorpus.licensing import tag_licence
-from fincorpus.schema import doc_id_from_native, doc_id_from_url, documents_table, removed_table
-from fincorpus.sources.archive import read_raw
+from fincorpus.dedup.index import DedupIndex, open_near_index
+from fincorpus.dedup.near import NearConfig
+from fincorpus.dedup.stage import DECISION_SCHEMA, PartFiles, dedup_run, sidecar
+from fincorpus.licensing import derive_usage
+from fincorpus.schema import RECORD_SCHEMA, Stage, doc_id_from_native, doc_id_from_url, records_table
+from fincorpus.sources.archive import RawRefError, read_raw
 from fincorpus.sources.base import Capture, CrawlEvent
 from fincorpus.sources.dataset import RECORD_TYPE, DatasetReader
 from fincorpus.sources.files import FilesReader
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
-from fincorpus.sources.registry import SourceConfig, SourcesFile
+from fincorpus.sources.registry import SourceConfig, SourcesFile, load_sources
 from fincorpus.sources.warcfiles import WarcFilesReader
 from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted, normalize_url
+from fincorpus.storage import Storage
+
+# Captures per processing task: large enough that task overhead (~0.1 s) is small against the work, small enough
+# that every worker gets several tasks (see shard_size).
+SHARD_SIZE = 2000
+MIN_SHARD_SIZE = 100
+# Longest extracted text handed to cleaning (characters); longer documents are removed at stage "error" with the
+# length in the reason (a 300-page annual report is about 0.6 M characters).
+MAX_TEXT_CHARS = int(os.environ.get("FINCORPUS_MAX_TEXT_CHARS", "5000000"))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -53,6 +81,10 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def staging_dir(home: Path, run_id: str) -> Path:
     return home / "staging" / run_id
+
+
+def staging(home: Path) -> Storage:
+    return Storage(home / "staging")
 
 
 # -- crawl ---------------------------------------------------------------------------------------------------
@@ -98,6 +130,7 @@ def crawl_source(
 
 
 def pass_captures(home: Path, pass_ids: list[str]) -> list[Capture]:
+    """All captures of some passes in memory (tests and tools; the pipeline reads them shard by shard)."""
     return list(CrawlState(home).captures(pass_ids))
 
 
@@ -108,9 +141,113 @@ def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for p in pass_ids:
         source_id = p.split("-", 1)[1].rsplit("-", 1)[0]
-        with open(out / f"crawl-{source_id}.jsonl", "a", encoding="utf-8") as fh:
+        with open(out / f"crawl-{source_id}.jsonl", "w", encoding="utf-8") as fh:
             for ev in state.events(p):
                 fh.write(json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n")
+
+
+# -- planning ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """A bounded slice of captures: of a crawl pass (``pass``) or of a source's stored pages (``pages``).
+
+    Its name is stable (kind, pass or source, rowid range), so a resumed run finds the parts it already wrote.
+    """
+
+    kind: str  # pass | pages
+    key: str  # pass id or source id
+    lo: int
+    hi: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.key}-{self.lo:012d}-{self.hi:012d}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShardSpec:
+        return cls(**d)
+
+
+def shard_size(n: int, workers: int) -> int:
+    """Captures per shard for ``n`` captures: about four shards per worker, between 100 and SHARD_SIZE."""
+    return max(MIN_SHARD_SIZE, min(SHARD_SIZE, -(-n // max(1, 4 * workers))))
+
+
+def plan_pass_shards(
+    home: Path, pass_ids: Sequence[str], size: int | None = None, workers: int = 1
+) -> list[ShardSpec]:
+    state = CrawlState(home)
+    out = []
+    for p in pass_ids:
+        n = state.capture_count(p)
+        out += [
+            ShardSpec("pass", p, lo, hi) for lo, hi in state.capture_shards(p, size or shard_size(n, workers))
+        ]
+    return out
+
+
+def plan_page_shards(
+    home: Path, source_ids: Sequence[str], size: int | None = None, workers: int = 1
+) -> list[ShardSpec]:
+    """Reprocess: every stored document version of the sources, in shards."""
+    state = CrawlState(home)
+    out = []
+    for s in source_ids:
+        n = state.page_count(s)
+        out += [
+            ShardSpec("pages", s, lo, hi) for lo, hi in state.page_shards(s, size or shard_size(n, workers))
+        ]
+    return out
+
+
+def open_run(home: Path, pass_ids_crawled: Sequence[str] = ()) -> tuple[str, bool]:
+    """A new run id, or the id of an interrupted run (plan.json, no run.json) whose passes are not staged yet."""
+    root = home / "staging"
+    if root.is_dir():
+        crawled = set(pass_ids_crawled)
+        for d in sorted(root.iterdir(), reverse=True):
+            plan = d / "plan.json"
+            if plan.is_file() and not (d / "run.json").exists():
+                passes = set(json.loads(plan.read_text(encoding="utf-8")).get("pass_ids", []))
+                if passes and passes <= crawled:
+                    return d.name, True
+    run_id = new_run_id()
+    staging(home).write_json(f"{run_id}/plan.json", {"pass_ids": sorted(pass_ids_crawled), "kind": "ingest"})
+    return run_id, False
+
+
+def note_passes(home: Path, run_id: str, pass_ids: Sequence[str]) -> None:
+    """Record the passes a run covers (a resumed ingest finds the run by them)."""
+    store = staging(home)
+    plan = store.read_json(f"{run_id}/plan.json") if store.exists(f"{run_id}/plan.json") else {}
+    plan["pass_ids"] = sorted(set(plan.get("pass_ids", [])) | set(pass_ids))
+    store.write_json(f"{run_id}/plan.json", plan)
+
+
+def shard_captures(home: Path, shard: ShardSpec) -> list[Capture]:
+    state = CrawlState(home)
+    if shard.kind == "pass":
+        return state.captures_between(shard.key, shard.lo, shard.hi)
+    return state.pages_between(shard.key, shard.lo, shard.hi)
+
+
+@lru_cache(maxsize=8)
+def _sources_cached(path: str, mtime: float, proxy: str | None) -> SourcesFile:
+    sources = load_sources(path)
+    if proxy:
+        crawler = sources.crawler.model_copy(update={"proxy": proxy})
+        sources = sources.model_copy(update={"crawler": crawler})
+    return sources
+
+
+def load_sources_for(path: str, proxy: str | None = None) -> SourcesFile:
+    """The sources file as validated once per process (workers load it themselves: only the path travels)."""
+    return _sources_cached(str(Path(path).resolve()), Path(path).stat().st_mtime, proxy)
 
 
 # -- process (cleaning) ----------------------------------------------------------------------------------------
@@ -200,19 +337,23 @@ def rel_canonical(html: str, page_url: str) -> str | None:
     return normalize_url(urljoin(page_url, href.group(1))) if href else None
 
 
+def _doc_id(source: SourceConfig, capture: Capture, native: str | None) -> str:
+    # Files and dataset rows are identified by their own id; web documents (API items too) by their URL.
+    if source.kind in ("files", "dataset") and native:
+        return doc_id_from_native(source.id, native)
+    return doc_id_from_url(capture.final_url)
+
+
 def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:
-    """One capture -> one row; a row the quality step drops carries removed_stage/removed_reason."""
+    """One capture -> one record (status kept, or removed with the stage and reason that dropped it)."""
     source = sources.get(capture.source_id)
     native = capture.item.native_id if capture.item else None
     licence_class, legal_basis = source.licence_for(capture.final_url)
     raw = read_raw(home, capture.raw_ref)
     if hashlib.sha256(raw.body).hexdigest() != capture.raw_sha256:
-        raise RuntimeError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
+        raise RawRefError(f"{capture.raw_ref}: stored bytes do not match raw_sha256; the archive is damaged")
     row: dict[str, Any] = {
-        # Files and dataset rows are identified by their own id; web documents (API items too) by their URL.
-        "doc_id": doc_id_from_native(source.id, native)
-        if source.kind in ("files", "dataset") and native
-        else doc_id_from_url(capture.final_url),
+        "doc_id": _doc_id(source, capture, native),
         "native_id": native,
         "version": capture.version,
         "previous_raw_ref": capture.previous_raw_ref,
@@ -232,6 +373,7 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         "usage": [],
         "run_id": run_id,
         "config_sha256": sources.config_sha256(source),
+        "status": "kept",
         "steps": [
             {
                 "step": "fetch",
@@ -243,8 +385,16 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
     try:
         extracted, facts, html = _extract(capture, raw.body, sources)
     except ExtractionError as exc:
-        row.update(removed_stage="extract", removed_reason=str(exc), text=None)
+        row.update(status="removed", removed_stage="extract", removed_reason=str(exc), text=None)
         row["steps"].append({"step": "extract", "detail": f"failed: {exc}"})
+        return row
+    if len(extracted.text) > MAX_TEXT_CHARS:
+        reason = (
+            f"extracted text of {len(extracted.text):,} characters exceeds the limit of {MAX_TEXT_CHARS:,} "
+            "(FINCORPUS_MAX_TEXT_CHARS); split the document or raise the limit"
+        )
+        row.update(status="removed", removed_stage="error", removed_reason=reason, text=None)
+        row["steps"].append({"step": "extract", "detail": f"skipped: {reason}"})
         return row
     optout = detect_optout(
         capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation
@@ -313,7 +463,7 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         {"step": decision.step, "detail": "keep" if decision.keep else f"drop: {decision.reason}"}
     )
     if not decision.keep:
-        row.update(removed_stage=decision.step, removed_reason=decision.reason)
+        row.update(status="removed", removed_stage=decision.step, removed_reason=decision.reason)
     return row
 
 
@@ -342,91 +492,133 @@ def _decide(row: dict[str, Any], sources: SourcesFile, source: SourceConfig, doc
     return _Decision(qfilter.name, True)
 
 
-def process_captures(
-    captures: Iterable[Capture], sources: SourcesFile, home: Path, run_id: str
-) -> Iterator[dict[str, Any]]:
-    for capture in captures:
-        yield process_capture(capture, sources, home, run_id)
+# -- process a shard ---------------------------------------------------------------------------------------------
 
 
-def shard(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)] or []
+@dataclass(frozen=True)
+class PartRef:
+    """What a processing task returns: where its part is, and counts (never the rows)."""
+
+    name: str  # the shard's stable name
+    part: str  # relative to the staging root
+    sidecar: str
+    rows: int
+    kept: int
+    removed_by_stage: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PartRef:
+        return cls(**d)
 
 
-# -- dedup, licensing, staging ----------------------------------------------------------------------------------
+def _error_record(
+    capture: Capture, sources: SourcesFile, run_id: str, stage: str, reason: str
+) -> dict[str, Any]:
+    """A removed record for a capture that could not be processed: enough to find and re-run it."""
+    source = sources.get(capture.source_id)
+    licence_class, legal_basis = source.licence_for(capture.final_url)
+    native = capture.item.native_id if capture.item else None
+    return {
+        "doc_id": _doc_id(source, capture, native),
+        "native_id": native,
+        "source_id": source.id,
+        "url": capture.url,
+        "canonical_url": capture.final_url,
+        "fetched_at": capture.fetched_at,
+        "http_status": capture.status,
+        "content_type": capture.content_type,
+        "raw_sha256": capture.raw_sha256,
+        "raw_ref": capture.raw_ref,
+        "warc_record_id": capture.warc_record_id,
+        "version": capture.version,
+        "previous_raw_ref": capture.previous_raw_ref,
+        "redirect_chain": list(capture.redirect_chain),
+        "discovered_via": capture.discovered_via,
+        "licence_class": licence_class,
+        "legal_basis": legal_basis,
+        "usage": [],
+        "run_id": run_id,
+        "config_sha256": sources.config_sha256(source),
+        "steps": [
+            {"step": "fetch", "detail": f"HTTP {capture.status} via {capture.discovered_via}"},
+            {"step": stage, "detail": f"failed: {reason}"},
+        ],
+        "status": "removed",
+        "removed_stage": stage,
+        "removed_reason": reason,
+    }
 
 
-def near_index(home: Path) -> NearIndex | RedisNearIndex:
-    """The persistent near-duplicate index of published documents: one SQLite file under the home by default,
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    msg = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {msg[:limit]}"
+
+
+def process_shard(
+    sources_path: str,
+    proxy: str | None,
+    home: Path,
+    run_id: str,
+    shard: ShardSpec,
+    cfg: NearConfig | None = None,
+) -> PartRef:
+    """Process one shard into a part and its dedup sidecar; each document's failure stays with that document."""
+    sources = load_sources_for(sources_path, proxy)
+    store = staging(home)
+    part_rel, side_rel = _part_names(run_id, shard.name)
+    rows: list[dict[str, Any]] = []
+    for capture in shard_captures(home, shard):
+        try:
+            row = process_capture(capture, sources, home, run_id)
+        except RawRefError as exc:
+            row = _error_record(capture, sources, run_id, "error", f"raw capture unreadable: {exc}")
+        except MemoryError:
+            row = _error_record(capture, sources, run_id, "error", "ran out of memory while processing")
+        except Exception as exc:  # one bad document never sinks the shard
+            row = _error_record(capture, sources, run_id, "error", _one_line(exc))
+        rows.append(row)
+    table = records_table(rows, stage="process")
+    side = sidecar(table, cfg or NearConfig())
+    store.write_parquet(side_rel, side)
+    store.write_parquet(part_rel, table)  # written last: its existence marks the shard done
+    removed = Counter(r["removed_stage"] for r in rows if r.get("removed_stage"))
+    return PartRef(
+        shard.name,
+        part_rel,
+        side_rel,
+        table.num_rows,
+        table.num_rows - sum(removed.values()),
+        dict(removed),
+    )
+
+
+def _part_names(run_id: str, name: str) -> tuple[str, str]:
+    return f"{run_id}/parts/{name}.parquet", f"{run_id}/parts/{name}.dedup.parquet"
+
+
+def existing_part(home: Path, run_id: str, shard: ShardSpec) -> PartRef | None:
+    """The part a resumed run already wrote for this shard (None if it has to be processed)."""
+    store = staging(home)
+    part_rel, side_rel = _part_names(run_id, shard.name)
+    if not (store.exists(part_rel) and store.exists(side_rel)):
+        return None
+    t = store.read_parquet(part_rel, columns=["status", "removed_stage"])
+    removed = Counter(x for x in t.column("removed_stage").to_pylist() if x)
+    return PartRef(
+        shard.name, part_rel, side_rel, t.num_rows, t.num_rows - sum(removed.values()), dict(removed)
+    )
+
+
+# -- dedup, licence, stage --------------------------------------------------------------------------------------
+
+
+def near_index(home: Path) -> DedupIndex:
+    """The persistent dedup index of published documents: one SQLite file under the home by default,
     Redis when FINCORPUS_NEAR_INDEX=redis://... (workers on several machines share it)."""
     return open_near_index(home)
-
-
-def finish_rows(
-    rows: list[dict[str, Any]],
-    published_hashes: dict[str, str],
-    index: NearIndex | RedisNearIndex | None = None,
-) -> list[dict[str, Any]]:
-    """Exact dedup against the run and the catalog, then licence tags: the order of docs/architecture.md."""
-    # The same URL can be captured twice in one run (e.g. a sitemap and a redirect target): keep the first.
-    seen: dict[str, dict[str, Any]] = {}
-    unique: list[dict[str, Any]] = []
-    for row in rows:
-        if row["doc_id"] in seen:
-            continue
-        seen[row["doc_id"]] = row
-        unique.append(row)
-    mark_exact_duplicates(unique, published_hashes)
-    mark_near_duplicates(unique, index=index)
-    for row in unique:
-        tag_licence(row, row["legal_basis"])
-    return unique
-
-
-@dataclass
-class StagedRun:
-    run_id: str
-    path: Path
-    documents: int
-    removed: int
-    summary: dict[str, Any]
-
-
-def stage_rows(home: Path, run_id: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> StagedRun:
-    """Write the run's documents and removed tables; run.json is written last, so a staged run is complete."""
-    import pyarrow.parquet as pq
-
-    out = staging_dir(home, run_id)
-    out.mkdir(parents=True, exist_ok=True)
-    docs = [
-        {k: v for k, v in r.items() if k not in ("removed_stage", "removed_reason")}
-        for r in rows
-        if not r.get("removed_stage")
-    ]
-    removed = [r for r in rows if r.get("removed_stage")]
-    pq.write_table(documents_table(docs), out / "documents.parquet", compression="zstd", compression_level=3)
-    pq.write_table(removed_table(removed), out / "removed.parquet", compression="zstd", compression_level=3)
-    summary = {
-        "documents": len(docs),
-        "removed": len(removed),
-        "by_source": dict(Counter(r["source_id"] for r in docs)),
-        "by_licence": dict(Counter(r["licence_class"] for r in docs)),
-        "removed_by_stage": dict(Counter(r["removed_stage"] for r in removed)),
-        "exact_duplicates": sum(1 for r in removed if r.get("duplicate_relation") == "exact"),
-        "near_duplicates": sum(1 for r in removed if r.get("removed_stage") == "dedup.near"),
-        "opted_out": sum(1 for r in docs if r.get("optout_reason")),
-    }
-    run_json = {
-        "run_id": run_id,
-        "status": "staged",
-        "created_at": datetime.now(UTC).isoformat(),
-        **meta,
-        "summary": summary,
-    }
-    tmp = out / "run.json.tmp"
-    tmp.write_text(json.dumps(run_json, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(out / "run.json")
-    return StagedRun(run_id, out, len(docs), len(removed), summary)
 
 
 def pending_runs(home: Path) -> list[Path]:
@@ -442,14 +634,298 @@ def pending_runs(home: Path) -> list[Path]:
     return runs
 
 
-def pending_hashes(home: Path) -> dict[str, str]:
-    """text_sha256 -> doc_id of documents staged but not yet published (they count as known)."""
-    import pyarrow.parquet as pq
+def run_parts(run_dir: Path) -> list[str]:
+    """The final parts of a staged run, relative to the staging root, in order."""
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return list(meta["parts"])
 
-    known: dict[str, str] = {}
-    for d in pending_runs(home):
-        t = pq.read_table(d / "documents.parquet", columns=["text_sha256", "doc_id"])
-        for h, i in zip(t.column("text_sha256").to_pylist(), t.column("doc_id").to_pylist(), strict=True):
-            if h:
-                known.setdefault(h, i)
-    return known
+
+def pending_exact(home: Path, exclude_run: str | None = None) -> Callable[[Sequence[str]], dict[str, str]]:
+    """A lookup text_sha256 -> doc_id over the kept documents of staged, unpublished runs (streamed per part)."""
+
+    def lookup(hashes: Sequence[str]) -> dict[str, str]:
+        wanted = pa.array(sorted({h for h in hashes if h}), pa.string())
+        found: dict[str, str] = {}
+        if len(wanted) == 0:
+            return found
+        store = staging(home)
+        for run_dir in pending_runs(home):
+            if run_dir.name == exclude_run:
+                continue
+            for rel in run_parts(run_dir):
+                t = store.read_parquet(rel, columns=["text_sha256", "doc_id", "status"])
+                mask = pc.and_(
+                    pc.equal(t.column("status"), "kept"), pc.is_in(t.column("text_sha256"), wanted)
+                )
+                hit = t.filter(pc.fill_null(mask, False))
+                for h, d in zip(
+                    hit.column("text_sha256").to_pylist(), hit.column("doc_id").to_pylist(), strict=True
+                ):
+                    found.setdefault(h, d)
+        return found
+
+    return lookup
+
+
+@dataclass(frozen=True)
+class DedupRef:
+    decisions: str  # relative to the staging root
+    stats: dict[str, Any]
+    order: list[str]  # part names in the order the decisions number them
+
+
+def dedup_stage(home: Path, run_id: str, parts: Sequence[PartRef], cfg: NearConfig | None = None) -> DedupRef:
+    index = near_index(home)
+    try:
+        cfg = cfg or index.cfg
+        decisions, stats = dedup_run(
+            staging(home),
+            [PartFiles(p.part, p.sidecar) for p in sorted(parts, key=lambda p: p.name)],
+            cfg,
+            index,
+            pending_exact(home, exclude_run=run_id),
+        )
+    finally:
+        index.close()
+    rel = f"{run_id}/dedup.parquet"
+    staging(home).write_parquet(rel, decisions)
+    return DedupRef(rel, asdict(stats), sorted(p.name for p in parts))
+
+
+DEDUP_APPLY = Stage(
+    "dedup",
+    reads=("status",),
+    writes=(
+        "status",
+        "removed_stage",
+        "removed_reason",
+        "dedup_cluster",
+        "duplicate_of",
+        "duplicate_relation",
+        "duplicate_similarity",
+        "superseded_at",
+    ),
+)
+LICENCE = Stage(
+    "licence",
+    reads=("licence_class", "status", "tdm_reserved", "noai", "ai_reserved", "optout_reason"),
+    writes=("usage",),
+)
+
+
+def apply_dedup(part: pa.Table, decisions: pa.Table) -> pa.Table:
+    """The dedup columns of one part from its decisions; captures of a document already in the run are dropped."""
+    n = part.num_rows
+    cols = {c: part.column(c).to_pylist() for c in DEDUP_APPLY.writes}
+    steps: list[tuple[str, str] | None] = [None] * n
+    drop = set()
+    for d in decisions.to_pylist():
+        r = d["row"]
+        if d["action"] == "drop":
+            drop.add(r)
+            continue
+        if d["action"] == "remove":
+            cols["status"][r] = "removed"
+            cols["removed_stage"][r] = d["removed_stage"]
+            cols["removed_reason"][r] = d["removed_reason"]
+        for c in (
+            "dedup_cluster",
+            "duplicate_of",
+            "duplicate_relation",
+            "duplicate_similarity",
+            "superseded_at",
+        ):
+            if d[c] is not None:
+                cols[c][r] = d[c]
+        steps[r] = (d["step"], d["detail"])
+    out = DEDUP_APPLY.apply(
+        part, {c: pa.array(v, RECORD_SCHEMA.field(c).type) for c, v in cols.items()}, steps
+    )
+    if drop:
+        out = out.filter(pa.array([r not in drop for r in range(n)], pa.bool_()))
+    return out
+
+
+def apply_licence(part: pa.Table) -> pa.Table:
+    """Usage from each record's licence class and opt-outs (removed records are cleared for nothing)."""
+    view = LICENCE.view(part).to_pylist()
+    usage: list[list[str]] = []
+    steps: list[str | None] = []
+    for r in view:
+        if r["status"] != "kept":
+            usage.append([])
+            steps.append(None)
+            continue
+        u = derive_usage(
+            r["licence_class"],
+            tdm_reserved=bool(r["tdm_reserved"]),
+            noai=bool(r["noai"]),
+            ai_reserved=bool(r["ai_reserved"]),
+        )
+        usage.append(u)
+        detail = f"{r['licence_class']} -> usage {','.join(u) or 'none'}"
+        if r["optout_reason"]:
+            detail += f" (training excluded: {r['optout_reason']})"
+        steps.append(detail)
+    return LICENCE.apply(part, {"usage": pa.array(usage, RECORD_SCHEMA.field("usage").type)}, steps)
+
+
+@dataclass(frozen=True)
+class FinalRef:
+    name: str
+    part: str
+    sidecar: str
+    rows: int
+    kept: int
+    removed_by_stage: dict[str, int]
+    by_source: dict[str, int]
+    by_licence: dict[str, int]
+    exact_duplicates: int
+    near_duplicates: int
+    opted_out: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def finalise_part(home: Path, run_id: str, part: PartRef, dedup: DedupRef) -> FinalRef:
+    store = staging(home)
+    table = store.read_parquet(part.part)
+    decisions = store.read_parquet(dedup.decisions)
+    mine = decisions.filter(pc.equal(decisions.column("part"), dedup.order.index(part.name)))
+    table = apply_licence(apply_dedup(table, mine))
+    rel = f"{run_id}/final/{part.name}.parquet"
+    store.write_parquet(rel, table)
+    rows = table.select(
+        ["status", "removed_stage", "source_id", "licence_class", "duplicate_relation", "optout_reason"]
+    )
+    recs = rows.to_pylist()
+    kept = [r for r in recs if r["status"] == "kept"]
+    removed = [r for r in recs if r["status"] == "removed"]
+    return FinalRef(
+        part.name,
+        rel,
+        part.sidecar,
+        table.num_rows,
+        len(kept),
+        dict(Counter(r["removed_stage"] for r in removed)),
+        dict(Counter(r["source_id"] for r in kept)),
+        dict(Counter(r["licence_class"] for r in kept)),
+        sum(1 for r in removed if r["duplicate_relation"] == "exact"),
+        sum(1 for r in removed if r["removed_stage"] == "dedup.near"),
+        sum(1 for r in kept if r["optout_reason"]),
+    )
+
+
+@dataclass
+class StagedRun:
+    run_id: str
+    path: Path
+    documents: int
+    removed: int
+    summary: dict[str, Any]
+
+
+def stage_run(
+    home: Path,
+    run_id: str,
+    finals: Sequence[FinalRef],
+    meta: dict[str, Any],
+    pass_ids: Sequence[str] = (),
+    dedup: DedupRef | None = None,
+) -> StagedRun:
+    """Write run.json last (a staged run is complete or absent), then mark the crawl passes staged."""
+    finals = sorted(finals, key=lambda f: f.name)
+    write_crawl_logs(home, run_id, list(pass_ids))
+    summary: dict[str, Any] = {
+        "documents": sum(f.kept for f in finals),
+        "removed": sum(f.rows - f.kept for f in finals),
+        "by_source": dict(sum((Counter(f.by_source) for f in finals), Counter())),
+        "by_licence": dict(sum((Counter(f.by_licence) for f in finals), Counter())),
+        "removed_by_stage": dict(sum((Counter(f.removed_by_stage) for f in finals), Counter())),
+        "exact_duplicates": sum(f.exact_duplicates for f in finals),
+        "near_duplicates": sum(f.near_duplicates for f in finals),
+        "opted_out": sum(f.opted_out for f in finals),
+    }
+    if dedup is not None:
+        summary["dedup"] = {k: v for k, v in dedup.stats.items() if k != "extra"}
+    run_json = {
+        "run_id": run_id,
+        "status": "staged",
+        "created_at": datetime.now(UTC).isoformat(),
+        **meta,
+        "pass_ids": list(pass_ids),
+        "parts": [f.part for f in finals],
+        "sidecars": [f.sidecar for f in finals],
+        "summary": summary,
+    }
+    store = staging(home)
+    store.write_json(f"{run_id}/run.json", run_json)
+    for f in finals:  # the processing parts are superseded by the final parts (the sidecars stay for publish)
+        store.remove(_part_names(run_id, f.name)[0])
+    if pass_ids:
+        CrawlState(home).mark_staged(list(pass_ids), run_id)
+    return StagedRun(run_id, staging_dir(home, run_id), summary["documents"], summary["removed"], summary)
+
+
+def process_captures(
+    captures: Sequence[Capture], sources: SourcesFile, home: Path, run_id: str
+) -> Iterator[dict[str, Any]]:
+    """Records for captures in memory (tests and tools); the pipeline goes through ``process_shard``."""
+    for capture in captures:
+        yield process_capture(capture, sources, home, run_id)
+
+
+def run_in_process(
+    sources_path: str,
+    home: Path,
+    shards: Sequence[ShardSpec],
+    run_id: str,
+    meta: dict[str, Any],
+    pass_ids: Sequence[str] = (),
+    proxy: str | None = None,
+    map_fn: Callable[..., Any] = map,
+) -> StagedRun:
+    """Every stage of a run without Prefect (tests, benchmarks, tools); ``map_fn`` may be an executor's map."""
+    done = {s.name: p for s in shards if (p := existing_part(home, run_id, s)) is not None}
+    todo = [s for s in shards if s.name not in done]
+    for ref in map_fn(partial(process_shard, sources_path, proxy, home, run_id), todo):
+        done[ref.name] = ref
+    parts = [done[s.name] for s in shards]
+    dedup = dedup_stage(home, run_id, parts)
+    finals = list(map_fn(partial(finalise_part, home, run_id, dedup=dedup), parts))
+    return stage_run(home, run_id, finals, meta, pass_ids, dedup)
+
+
+def stage_records(
+    home: Path,
+    run_id: str,
+    rows: Sequence[dict[str, Any]],
+    meta: dict[str, Any] | None = None,
+    *,
+    dedup: bool = True,
+    cfg: NearConfig | None = None,
+) -> StagedRun:
+    """Stage records built elsewhere (tools, tests, imports) as one part of a run.
+
+    With ``dedup`` the records go through the same dedup and licence stages as an ingest's; without, they are
+    staged exactly as given (the licence stage still derives ``usage`` of kept records).
+    """
+    table = records_table(rows, stage="stage_records")
+    store = staging(home)
+    name = "records-00000"
+    part_rel, side_rel = _part_names(run_id, name)
+    store.write_parquet(side_rel, sidecar(table, cfg or NearConfig()))
+    store.write_parquet(part_rel, table)
+    removed = Counter(x for x in table.column("removed_stage").to_pylist() if x)
+    part = PartRef(
+        name, part_rel, side_rel, table.num_rows, table.num_rows - sum(removed.values()), dict(removed)
+    )
+    if dedup:
+        ref = dedup_stage(home, run_id, [part], cfg)
+    else:
+        rel = f"{run_id}/dedup.parquet"
+        store.write_parquet(rel, DECISION_SCHEMA.empty_table())
+        ref = DedupRef(rel, {}, [name])
+    final = finalise_part(home, run_id, part, ref)
+    return stage_run(home, run_id, [final], meta or {}, (), ref if dedup else None)

@@ -1,18 +1,36 @@
-"""Publish: commit every staged run to the catalog under a tag, then mark the runs published."""
+"""Publish: commit every staged run to the catalog as one tagged snapshot, exactly once.
+
+Order of a publish, under the publish lock (one publisher at a time; a second gets one line naming the holder):
+
+1. **Recover.** Runs that an earlier, interrupted publish already committed (their ids are in the snapshot
+   properties) are finished: the dedup index learns their documents and their run.json says published.
+2. **Commit.** The records of the staged runs, each doc_id's newest record winning, replace earlier versions of
+   the same documents, in one Iceberg commit that also creates the tag (``CorpusCatalog.publish``).
+3. **After the commit** (idempotent, redone by step 1 if a crash interrupts it): the dedup index is updated and
+   the runs are marked published.
+
+A crash before the commit leaves the catalog as it was (at most unreferenced data files, removed by
+``fincorpus maintain``); a crash after it leaves a complete snapshot whose follow-up work the next publish does.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
-from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo
-from fincorpus.pipelines.ingest import pending_runs
-from fincorpus.schema import DOCUMENT_SCHEMA, REMOVED_SCHEMA
+from fincorpus import locks
+from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo, check_tag_name
+from fincorpus.dedup.index import DedupIndex, IndexedDocs
+from fincorpus.dedup.near import Facts, NearConfig, prepare
+from fincorpus.pipelines.ingest import near_index, pending_runs, staging
+from fincorpus.sources.frontier import catalog_engine
 
 
 @dataclass(frozen=True)
@@ -21,98 +39,183 @@ class PublishResult:
     runs: list[str]
     documents_added: int
     removed_added: int
+    recovered: list[str]  # runs an interrupted publish had committed, finished now
+    already_done: bool = False  # the tag was committed by an interrupted publish of the same runs
 
 
-def _newest_rows(runs: list[Path]) -> tuple[pa.Table, pa.Table]:
-    """Each doc_id's row from the newest run that mentions it, in whichever table that run put it.
+def _meta(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
 
-    A newer fetch supersedes an older one; a document a later run removed (say, now a duplicate) leaves the
-    documents table, and one a later run kept leaves the removed table.
+
+def _mark_published(run_dir: Path, tag: str, snapshot_id: int) -> None:
+    meta = _meta(run_dir)
+    meta.update(status="published", tag=tag, snapshot_id=snapshot_id)
+    staging(run_dir.parent.parent).write_json(f"{run_dir.name}/run.json", meta)
+
+
+def _newest(runs: list[Path]) -> tuple[pa.Array, Counter[str], list[tuple[str, pa.Array | None]]]:
+    """doc ids of all records, counts by status, and per part the ids it must leave out (a newer run has them).
+
+    Runs are read newest first: a newer fetch or decision supersedes an older one.
     """
-    tables = [(pq.read_table(r / "documents.parquet"), pq.read_table(r / "removed.parquet")) for r in runs]
-    newest: dict[str, tuple[int, int]] = {}
-    for i, pair in enumerate(tables):
-        for which, t in enumerate(pair):
-            for doc_id in t["doc_id"].to_pylist():
-                newest[doc_id] = (i, which)
-    out: list[list[pa.Table]] = [[], []]
-    for i, pair in enumerate(tables):
-        for which, t in enumerate(pair):
-            keep = [newest[d] == (i, which) for d in t["doc_id"].to_pylist()]
-            out[which].append(t.filter(pa.array(keep, type=pa.bool_())))
-    docs = pa.concat_tables(out[0]) if out[0] else DOCUMENT_SCHEMA.empty_table()
-    removed = pa.concat_tables(out[1]) if out[1] else REMOVED_SCHEMA.empty_table()
-    return docs, removed
+    store = staging(runs[0].parent.parent) if runs else None
+    seen: set[str] = set()
+    counts: Counter[str] = Counter()
+    plan: list[tuple[str, pa.Array | None]] = []
+    for run_dir in reversed(runs):
+        for rel in _meta(run_dir)["parts"]:
+            assert store is not None
+            t = store.read_parquet(rel, columns=["doc_id", "status"])
+            ids = t.column("doc_id").to_pylist()
+            skip = [d for d in ids if d in seen]
+            keep_status = [
+                s for d, s in zip(ids, t.column("status").to_pylist(), strict=True) if d not in seen
+            ]
+            counts.update(keep_status)
+            seen.update(ids)
+            plan.append((rel, pa.array(skip, pa.string()) if skip else None))
+    plan.reverse()
+    return pa.array(sorted(seen), pa.string()), counts, plan
 
 
-def update_near_index(home: Path, tag: str, docs: pa.Table, removed: pa.Table) -> None:
-    """Published documents join the near-duplicate index; documents that left the corpus leave it.
+def _parts(home: Path, plan: list[tuple[str, pa.Array | None]]) -> Iterator[pa.Table]:
+    store = staging(home)
+    for rel, skip in plan:
+        t = store.read_parquet(rel)
+        if skip is not None:
+            t = t.filter(pc.invert(pc.is_in(t.column("doc_id"), value_set=skip)))
+        yield t
 
-    Runs after the catalog commit; if it fails, `fincorpus dedup-index --rebuild` rebuilds the index from the
-    catalog, which stays the source of truth.
-    """
-    from fincorpus.dedup.near import prepare
-    from fincorpus.pipelines.ingest import near_index
 
+def _sync_index(home: Path, index: DedupIndex, run_dir: Path, tag: str) -> None:
+    """Kept documents of a committed run join the index (signatures from its sidecars); removed ones leave it."""
+    store = staging(home)
+    meta = _meta(run_dir)
+    for rel, side_rel in zip(meta["parts"], meta.get("sidecars") or [None] * len(meta["parts"]), strict=True):
+        t = store.read_parquet(rel, columns=["doc_id", "source_id", "status", "text_sha256"])
+        status = t.column("status")
+        gone = t.filter(pc.equal(status, "removed")).column("doc_id").to_pylist()
+        if gone:
+            index.remove(gone)
+        kept = t.filter(pc.equal(status, "kept"))
+        if kept.num_rows == 0:
+            continue
+        ids = kept.column("doc_id").to_pylist()
+        sigs = np.full((len(ids), index.cfg.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+        facts: list[Facts | None] = [None] * len(ids)
+        if side_rel and store.exists(side_rel):
+            side = store.read_parquet(side_rel, columns=["doc_id", "sig", "facts"])
+            first: dict[str, int] = {}
+            for k, d in enumerate(side.column("doc_id").to_pylist()):
+                first.setdefault(d, k)
+            blobs, fblobs = side.column("sig").to_pylist(), side.column("facts").to_pylist()
+            for k, d in enumerate(ids):
+                j = first.get(d)
+                if j is not None:
+                    sigs[k] = np.frombuffer(blobs[j], dtype=np.uint32)
+                    facts[k] = Facts.from_bytes(fblobs[j])
+        index.add(
+            IndexedDocs(
+                ids, kept.column("source_id").to_pylist(), sigs, facts, kept.column("text_sha256").to_pylist()
+            ),
+            tag,
+        )
+
+
+def _finish(home: Path, catalog: CorpusCatalog, run_dirs: list[Path], committed: dict[str, str]) -> None:
+    """After-commit work for committed runs, idempotent: index update, then run.json marked published."""
+    if not run_dirs:
+        return
+    tags = {t.tag: t for t in catalog.tags()}
     index = near_index(home)
     try:
-        index.remove(removed["doc_id"].to_pylist())
-        rows = [r for r in docs.select(["doc_id", "source_id", "text"]).to_pylist() if r["text"]]
-        for start in range(0, len(rows), 5000):
-            part = rows[start : start + 5000]
-            prepared = [prepare(r["text"], index.cfg) for r in part]
-            sigs = np.stack([p.sig for p in prepared])
-            index.add(
-                [r["doc_id"] for r in part],
-                [r["source_id"] for r in part],
-                sigs,
-                [p.facts for p in prepared],
-                tag,
-            )
+        for run_dir in run_dirs:
+            tag = committed[run_dir.name]
+            _sync_index(home, index, run_dir, tag)
+        current = catalog.snapshot_id(None)
+        if current is not None:
+            index.set_synced(str(current))
     finally:
         index.close()
+    for run_dir in run_dirs:
+        tag = committed[run_dir.name]
+        info = tags.get(tag)
+        _mark_published(run_dir, tag, info.snapshot_id if info else -1)
 
 
-def rebuild_near_index(home: Path) -> int:
-    """Rebuild the index from the catalog's current documents; returns how many documents it holds."""
-    from fincorpus.dedup.index import RedisNearIndex
-    from fincorpus.pipelines.ingest import near_index
-
-    index = near_index(home)
-    if isinstance(index, RedisNearIndex):
-        for key in index.r.scan_iter(f"{index.prefix}:*"):
-            index.r.delete(key)
-        index.close()
-    else:
-        index.close()
-        path = index.path
-        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            f.unlink(missing_ok=True)
-    catalog = CorpusCatalog(home)
-    table = catalog.documents
-    if table.current_snapshot() is None:
-        return 0
-    docs = table.scan(selected_fields=("doc_id", "source_id", "text")).to_arrow()
-    update_near_index(home, "rebuilt", docs, REMOVED_SCHEMA.empty_table())
-    return docs.num_rows
+def recover(home: Path, catalog: CorpusCatalog) -> list[str]:
+    """Finish publishes that committed but did not get to their follow-up work; returns the runs finished."""
+    committed = catalog.committed_runs()
+    todo = [r for r in pending_runs(home) if r.name in committed]
+    _finish(home, catalog, todo, committed)
+    return [r.name for r in todo]
 
 
 def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False) -> PublishResult:
-    catalog = CorpusCatalog(home)
-    catalog.check_tag_free(tag, force)  # refuse before reading anything
-    runs = pending_runs(home)
-    if not runs and not allow_empty:
-        raise CatalogError(
-            "nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)"
-        )
-    docs, removed = _newest_rows(runs)
-    info = catalog.publish(tag, docs, removed, force=force)
-    update_near_index(home, tag, docs, removed)
-    for r in runs:
-        meta_path = r / "run.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        meta.update(status="published", tag=tag, snapshot_id=info.snapshot_id)
-        tmp = meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-        tmp.replace(meta_path)
-    return PublishResult(info, [r.name for r in runs], docs.num_rows, removed.num_rows)
+    check_tag_name(tag)  # refuse before touching anything
+    engine = catalog_engine(home)
+    with locks.hold(engine, "publish", f"fincorpus publish --tag {tag}", what="the publish lock"):
+        catalog = CorpusCatalog(home)
+        recovered = recover(home, catalog)
+        tags = {t.tag: t for t in catalog.tags()}
+        runs = pending_runs(home)
+        if tag in tags and not force:
+            done = [r for r in recovered if catalog.committed_runs().get(r) == tag]
+            if done and not runs:
+                return PublishResult(tags[tag], done, 0, 0, recovered, already_done=True)
+            raise CatalogError(f"tag {tag!r} already exists; choose a new tag or pass --force to move it")
+        if not runs:
+            if not allow_empty:
+                raise CatalogError(
+                    "nothing staged to publish; run `fincorpus ingest` first "
+                    "(or pass --allow-empty to tag the current state)"
+                )
+            info = catalog.tag_current(tag, force=force)
+            return PublishResult(info, [], 0, 0, recovered)
+        ids, counts, plan = _newest(runs)
+        run_ids = [r.name for r in runs]
+        info = catalog.publish(tag, _parts(home, plan), ids, run_ids, counts, force=force)
+        _finish(home, catalog, runs, {r: tag for r in run_ids})
+        return PublishResult(info, run_ids, counts.get("kept", 0), counts.get("removed", 0), recovered)
+
+
+def rebuild_near_index(home: Path, cfg: NearConfig | None = None) -> int:
+    """Rebuild the dedup index from the catalog's current documents; returns how many documents it holds."""
+    catalog = CorpusCatalog(home, create=False)
+    index = near_index(home)
+    try:
+        index.clear()
+        snap = catalog.snapshot_id(None)
+        n = 0
+        for batch in catalog.batches(None, columns=("doc_id", "source_id", "text", "text_sha256")):
+            t = pa.Table.from_batches([batch])
+            texts = t.column("text").to_pylist()
+            prepared = [prepare(x, index.cfg) if x else None for x in texts]
+            sigs = (
+                np.stack(
+                    [
+                        p.sig
+                        if p is not None
+                        else np.full(index.cfg.num_perm, np.iinfo(np.uint32).max, np.uint32)
+                        for p in prepared
+                    ]
+                )
+                if prepared
+                else np.zeros((0, index.cfg.num_perm), np.uint32)
+            )
+            index.add(
+                IndexedDocs(
+                    t.column("doc_id").to_pylist(),
+                    t.column("source_id").to_pylist(),
+                    sigs,
+                    [p.facts if p is not None and p.size else None for p in prepared],
+                    t.column("text_sha256").to_pylist(),
+                ),
+                "rebuilt",
+            )
+            n += t.num_rows
+        if snap is not None:
+            index.set_synced(str(snap))
+        return n
+    finally:
+        index.close()

@@ -483,3 +483,64 @@ class CrawlState:
                 {"p": pass_id},
             )
             return {r[0]: r[1] for r in rows}
+
+    # -- shards: bounded slices of a pass's captures or a source's stored pages (what a processing task reads) --
+    def capture_shards(self, pass_id: str, size: int) -> list[tuple[int, int]]:
+        """(first rowid, last rowid) ranges of ``size`` captures each, in capture order."""
+        with self.engine.connect() as c:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    text("SELECT rowid FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": pass_id}
+                )
+            ]
+        return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+    def captures_between(self, pass_id: str, lo: int, hi: int) -> list[Capture]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text(
+                    "SELECT capture FROM crawl_capture WHERE pass_id=:p AND rowid BETWEEN :lo AND :hi ORDER BY rowid"
+                ),
+                {"p": pass_id, "lo": lo, "hi": hi},
+            )
+            return [Capture.from_json(json.loads(r[0])) for r in rows]
+
+    def page_shards(self, source_id: str, size: int) -> list[tuple[int, int]]:
+        """(first rowid, last rowid) ranges over the latest stored version of every document URL of a source."""
+        with self.engine.connect() as c:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    text("SELECT rowid FROM crawl_page WHERE source_id=:s AND listing=0 ORDER BY rowid"),
+                    {"s": source_id},
+                )
+            ]
+        return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+    def pages_between(self, source_id: str, lo: int, hi: int) -> list[Capture]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                text(
+                    "SELECT capture FROM crawl_page WHERE source_id=:s AND listing=0 AND rowid BETWEEN :lo AND :hi "
+                    "ORDER BY rowid"
+                ),
+                {"s": source_id, "lo": lo, "hi": hi},
+            )
+            return [Capture.from_json(json.loads(r[0])) for r in rows]
+
+    def capture_count(self, pass_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(
+                c.execute(
+                    text("SELECT COUNT(*) FROM crawl_capture WHERE pass_id=:p"), {"p": pass_id}
+                ).scalar_one()
+            )
+
+    def page_count(self, source_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(
+                c.execute(
+                    text("SELECT COUNT(*) FROM crawl_page WHERE source_id=:s AND listing=0"), {"s": source_id}
+                ).scalar_one()
+            )
