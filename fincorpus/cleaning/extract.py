@@ -19,7 +19,7 @@ from trafilatura import baseline
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html, repair_faulty_html
 
-from fincorpus.cleaning import metadata
+from fincorpus.cleaning import metadata, structure
 from fincorpus.cleaning.mojibake import is_mojibake
 from fincorpus.cleaning.pdf import STEP as PDF_STEP
 from fincorpus.cleaning.pdf import PdfError, extract_pdf_text
@@ -141,6 +141,9 @@ def extract_html(
         # a list page legitimately has little main text: no fallback hunting for more
         if fallback and page_type == "article" and _implausibly_short(text, stats.chars):
             text, path = _fallback(tree, url, text, path)
+    text, rejoined = rejoin_table_rows(text, table_rows(tree))
+    if rejoined:
+        path = f"{path}; table rows rejoined: {rejoined}"
     if reject_mojibake:
         bad, reason = is_mojibake(text)
         if bad:
@@ -311,6 +314,45 @@ def _unwrap_layout_tables(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return tree
 
 
+def table_rows(tree: lxml.html.HtmlElement) -> dict[str, list[list[str]]]:
+    """The rows of the page's data tables (two or more non-empty cells), indexed by their first cell."""
+    rows: dict[str, list[list[str]]] = {}
+    for tr in tree.iter("tr"):
+        cells = [_cell_text(c) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th")]
+        cells = [c for c in cells if c]
+        if len(cells) >= 2 and len(cells) <= 40:
+            rows.setdefault(cells[0], []).append(cells)
+    return rows
+
+
+def rejoin_table_rows(text: str, rows: dict[str, list[list[str]]]) -> tuple[str, int]:
+    """Where the extractor put every cell of a table row on a line of its own (number soup), the row is one
+    line again with its cells joined by " | ". Only exact runs of a row's cells, in order, are joined, so the
+    extractor's choice of text is left as it was. Returns the text and the number of rows rejoined."""
+    if not rows:
+        return text, 0
+    lines = text.split("\n")
+    out: list[str] = []
+    joined = i = 0
+    while i < len(lines):
+        key = re.sub(r"\s+", " ", lines[i]).strip()
+        for cells in rows.get(key, ()):
+            n = len(cells)
+            if [re.sub(r"\s+", " ", x).strip() for x in lines[i : i + n]] == cells:
+                out.append(" | ".join(cells))
+                i += n
+                joined += 1
+                break
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out), joined
+
+
+def _cell_text(cell: lxml.html.HtmlElement) -> str:
+    return re.sub(r"\s+", " ", cell.text_content()).strip().replace("|", "｜")
+
+
 @dataclass(frozen=True)
 class PageStats:
     """What the page shows a reader: its visible text, how much of it is link text, the longest text outside links."""
@@ -466,6 +508,10 @@ def _with_metadata(
         m = _TITLE.search(html[:20000])
         title = re.sub(r"\s+", " ", m.group(1)).strip() if m else None
     page_text = stats.text
+    restored = structure.restore(text, title)
+    if restored.text != text:
+        text = restored.text
+        path = f"{path}; {structure.STEP}: {restored.breaks} breaks, {restored.table_rows} table rows"
     published = parse_date(getattr(doc, "date", None) if doc is not None else None) or _date_in(text)
     return Extracted(
         text=text,

@@ -240,3 +240,16 @@ def template_drops(template: SiteTemplate, lines: Sequence[str]) -> list[bool]:
             protected = bool(_STRUCTURE.match(stripped)) or " | " in stripped  # headings, table rows
             drop[i] = not protected and (len(stripped) < PROTECTED_CHARS or stripped[-1] not in END_PUNCT)
     return drop
+
+
+_SECTION_OK = re.compile(r"^[A-Za-z][A-Za-z_-]{1,30}$")
+
+
+def template_group(url: str) -> str:
+    """Which pages share a template: the host and, where it names a section (/finance/, /kuaixun/), the first
+    path segment, since one host often frames its sections differently (a news host's flash news and its
+    reprinted articles). Numeric or dated segments (/2024/, /a123/) are not sections: the host alone."""
+    rest = url.split("://", 1)[-1]
+    host, _, path = rest.partition("/")
+    first = path.split("/", 1)[0] if "/" in path else ""
+    return f"{host.lower()}/{first}" if _SECTION_OK.match(first) else host.lower()
