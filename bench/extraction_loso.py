@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,11 +37,13 @@ from typing import Any
 
 import trafilatura
 
-from fincorpus.cleaning import extract as extract_mod
-from fincorpus.cleaning import sitetemplate
-from fincorpus.cleaning.boilerplate import clean_boilerplate, notices_in_html
-from fincorpus.cleaning.decode import decode_bytes
-from fincorpus.cleaning.normalize import normalize_text
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # bench.* from a plain checkout
+
+from fincorpus.cleaning import extract as extract_mod  # noqa: E402
+from fincorpus.cleaning import sitetemplate  # noqa: E402
+from fincorpus.cleaning.boilerplate import clean_boilerplate, notices_in_html  # noqa: E402
+from fincorpus.cleaning.decode import decode_bytes  # noqa: E402
+from fincorpus.cleaning.normalize import normalize_text  # noqa: E402
 
 SAMPLE = 40  # scored pages per mirror section
 TEMPLATE_SAMPLE = 80  # pages per template group the template is learned from
@@ -336,8 +339,5 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     res = run(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
     print(format_table(res))
