@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from fincorpus.cleaning import domain_train as T
-from fincorpus.cleaning.domain_eval import band_of, is_holdout
 from fincorpus.cleaning.domain import (
     DEFAULT_MODEL,
     FINANCE_LEXICON,
@@ -22,6 +21,7 @@ from fincorpus.cleaning.domain import (
     gram_of,
     key_of,
 )
+from fincorpus.cleaning.domain_eval import band_of, is_holdout
 
 
 @pytest.fixture(scope="module")
