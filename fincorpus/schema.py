@@ -197,6 +197,17 @@ DOCUMENT_FIELDS: list[pa.Field] = [
     _f("steps", pa.list_(STEP_TYPE), False, "every processing step that touched the document, in order"),
     _f("run_id", pa.string(), False, "ingest run that produced this record"),
     _f("config_sha256", pa.string(), False, "sha256 of the validated source + pipeline configuration"),
+    # issue 13 (cleaning)
+    _f(
+        "decode_replaced",
+        pa.int32(),
+        doc="undecodable byte sequences replaced by U+FFFD when decoding (0 = strict decode; see docs/cleaning.md)",
+    ),
+    _f(
+        "site_template",
+        pa.string(),
+        doc="template group and sha256 of the site template applied in cleaning (group@sha256), null if none",
+    ),
 ]
 
 STATUS_FIELDS: list[pa.Field] = [

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fincorpus.cleaning import sitetemplate
 from fincorpus.cleaning.quality import END_PUNCT, is_nav_line
 
 STEP = "boilerplate:lines+notices"
@@ -77,6 +78,7 @@ class Cleaned:
     rights_notice: str | None
     original_source: str | None
     removed: Counter[str] = field(default_factory=Counter)  # kind -> lines removed
+    template_lines: list[str] = field(default_factory=list)  # lines the site template removed, in order
 
     @property
     def detail(self) -> str:
@@ -143,20 +145,28 @@ def _trim_nav_runs(lines: list[str], removed: Counter[str]) -> list[str]:
 
 
 def clean_boilerplate(
-    text: str, page_notices: list[str] | None = None, *, web_page: bool = False, as_written: str | None = None
+    text: str,
+    page_notices: list[str] | None = None,
+    *,
+    web_page: bool = False,
+    as_written: str | None = None,
+    site_template: sitetemplate.SiteTemplate | None = None,
 ) -> Cleaned:
     """Copy notices (from the text and the page around it), then drop notice and furniture lines.
 
     ``web_page`` also trims menus and related-link lists a generic extractor left at the head or tail of a news
     or forum page, and dated "related article" lines; never for statutes, announcements or reports, whose
     tables of contents and figure rows are content. ``as_written`` is the text before traditional -> simplified
-    conversion (same lines): notices are copied from it, so they stay verbatim.
+    conversion (same lines): notices are copied from it, so they stay verbatim. ``site_template`` (learned
+    from the host's pages, see fincorpus.cleaning.sitetemplate) removes the host's frame lines after the notices
+    were copied, on any document type; its lines are matched as written.
     """
     written = as_written.split("\n") if as_written is not None else None
     notices: list[str] = []
     source: str | None = None
     removed: Counter[str] = Counter()
     kept: list[str] = []
+    kept_written: list[str] = []
     lines = text.split("\n")
     if written is not None and len(written) != len(lines):
         written = None
@@ -164,6 +174,7 @@ def clean_boilerplate(
         stripped = line.strip()
         if not stripped:
             kept.append(line)
+            kept_written.append(line)
             continue
         if is_notice(stripped):
             notices.append(written[i].strip() if written is not None else stripped)
@@ -176,7 +187,18 @@ def clean_boilerplate(
         if web_page and _DATED_LINK.match(stripped) and stripped[-1] not in END_PUNCT:
             removed["dated-link"] += 1
             continue
+        if web_page and i < BREADCRUMB_HEAD_LINES and is_breadcrumb(stripped):
+            removed["breadcrumb"] += 1
+            continue
         kept.append(line)
+        kept_written.append(written[i] if written is not None else line)
+    template_lines: list[str] = []
+    if site_template:
+        drops = sitetemplate.template_drops(site_template, kept_written)
+        template_lines = [x.strip() for x, d in zip(kept, drops, strict=True) if d]
+        kept = [x for x, d in zip(kept, drops, strict=True) if not d]
+        if template_lines:
+            removed["site-template"] += len(template_lines)
     if web_page:
         kept = _trim_nav_runs(kept, removed)
     for notice in page_notices or []:
@@ -184,7 +206,22 @@ def clean_boilerplate(
         source = source or parse_source(notice)
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
     unique = _unique(notices)
-    return Cleaned(out, "\n".join(unique) if unique else None, source, removed)
+    return Cleaned(out, "\n".join(unique) if unique else None, source, removed, template_lines)
+
+
+BREADCRUMB_HEAD_LINES = 6  # a breadcrumb is looked for in the first lines only
+_CRUMB_ROOT = re.compile(r"(?:首页|主页|首\s*页|网站首页|当前位置|您的位置|你的位置|所在位置)\s*[：:]?")
+
+
+def is_breadcrumb(line: str) -> bool:
+    """'企业服务首页 > 产经资讯 > 正文', '当前位置：首页 » 新闻中心': a path of short crumbs starting at a home
+    page or a 'you are here' label. Works on a single page of a host never seen before."""
+    if len(line) > 120 or line[-1] in END_PUNCT:
+        return False
+    parts = re.split(r"\s*(?:>|»|›|＞|→|>>)\s*", line)
+    if len(parts) < 2 or any(len(p) > 40 for p in parts[:-1]):
+        return False
+    return bool(_CRUMB_ROOT.search(parts[0]))
 
 
 def notices_in_html(html: str) -> list[str]:

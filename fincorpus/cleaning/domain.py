@@ -34,7 +34,7 @@ import numpy as np
 
 STEP = "domain:finance_score"
 MODEL_FORMAT = "fincorpus.finance_score"
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "finance_v1.json"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "finance_v2.json"
 MIN_CHARS = 5  # fewer non-space characters than this score 0.0
 
 _BITS = 16  # bits a character in a key: 4 characters fit in 64 bits
@@ -257,7 +257,7 @@ class FinanceScorer:
 
     @classmethod
     def load(cls, path: Path | None = None) -> FinanceScorer:
-        """Read a model file (default: the shipped ``models/finance_v1.json``)."""
+        """Read a model file (default: the shipped ``models/finance_v2.json``)."""
         path = Path(path) if path is not None else DEFAULT_MODEL
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

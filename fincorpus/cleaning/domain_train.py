@@ -1,7 +1,7 @@
 """Train and cross-validate the ``finance_score`` model (see ``domain.py`` for the features).
 
 Run: ``.venv/bin/python -m fincorpus.cleaning.domain_train --data ../shared/data --out
-fincorpus/cleaning/models/finance_v1.json`` (``--cv-only`` prints the cross-validation and writes nothing).
+fincorpus/cleaning/models/finance_v2.json`` (``--cv-only`` prints the cross-validation and writes nothing).
 
 Training data is read from the shared data at run time; the model file holds n-gram strings and weights only.
 - cnews: 财经 (and 股票, if present) = finance, everything else other. 房产 (flagged borderline by the data) is
@@ -607,6 +607,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder (../shared/data)")
     ap.add_argument("--out", type=Path, help="model file to write (required unless --cv-only)")
     ap.add_argument("--cv-only", action="store_true", help="print cross-validation metrics, write nothing")
+    ap.add_argument(
+        "--version", default="finance_v2", help="model version written into the file (default finance_v2)"
+    )
+    ap.add_argument(
+        "--all-data",
+        action="store_true",
+        help="train on all data (the v1 way) instead of the training split of fincorpus.cleaning.domain_eval",
+    )
     ap.add_argument("--vocab-size", type=int, default=TrainConfig.vocab_size)
     ap.add_argument("--l2", type=float, default=TrainConfig.l2)
     ap.add_argument(
@@ -639,7 +647,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_selections(res)
         print(f"cross-validation took {res.seconds:.1f} s")
         return 0
-    model = train(examples, cfg)
+    if args.all_data:
+        model = train(examples, cfg, version=args.version)
+    else:
+        from fincorpus.cleaning.domain_eval import train_shipped
+
+        model = train_shipped(examples, cfg, args.version)
     print_report(model["training"]["cv"]["by_source"])
     if "search" in model["training"]:
         print(f"shipped model: {model['training']['search']['selected']}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass
@@ -15,9 +17,9 @@ import lxml.html
 import trafilatura
 from trafilatura import baseline
 from trafilatura.metadata import extract_metadata
-from trafilatura.utils import load_html
+from trafilatura.utils import load_html, repair_faulty_html
 
-from fincorpus.cleaning import metadata
+from fincorpus.cleaning import metadata, structure
 from fincorpus.cleaning.mojibake import is_mojibake
 from fincorpus.cleaning.pdf import STEP as PDF_STEP
 from fincorpus.cleaning.pdf import PdfError, extract_pdf_text
@@ -106,6 +108,7 @@ SHORT_SHARE = (
 SHORT_CHARS = 300
 LIST_LINK_SHARE = 0.4  # list/navigation page: links carry over 40 % of the visible text ...
 LIST_MAX_PARAGRAPH = 70  # ... and no text outside links is longer (real lists <= 65, articles >= 77)
+MAX_DEPTH = 120  # elements nested deeper are unwrapped when the parser hits its limit (libxml2 stops at 256)
 
 
 def extract_html(
@@ -123,7 +126,7 @@ def extract_html(
     for the page, trafilatura favouring recall and jusText-style baseline extraction. `path` says which one won.
     Raises ExtractionError when the page has no parseable tree or its text is mojibake (the document is dropped).
     """
-    tree = _parse(html)
+    tree, cut = _parse(html)
     stats = page_stats(tree)
     page_type = classify_page(stats)
     text, path = "", None
@@ -138,22 +141,140 @@ def extract_html(
         # a list page legitimately has little main text: no fallback hunting for more
         if fallback and page_type == "article" and _implausibly_short(text, stats.chars):
             text, path = _fallback(tree, url, text, path)
+    text, rejoined = rejoin_table_rows(text, table_rows(tree))
+    if rejoined:
+        path = f"{path}; table rows rejoined: {rejoined}"
     if reject_mojibake:
         bad, reason = is_mojibake(text)
         if bad:
             raise ExtractionError(f"{reason}; the page was decoded with the wrong charset or is garbled")
+    if cut:
+        path = f"{path}; {cut}"
+    if page_type == "article" and not text.strip() and stats.chars >= SHORT_CHARS:
+        raise ExtractionError(
+            f"no main text found although the page shows {stats.chars} characters ({path}); "
+            "check the source's content_selectors"
+        )
     return _with_metadata(text, html, doc, stats, page_type, path)
 
 
-def _parse(html: str) -> lxml.html.HtmlElement:
+def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
+    """The page's tree, and what had to be cut to build it (None when nothing was).
+
+    libxml2 stops building the tree at 256 nested elements and drops everything below without an exception: a page
+    of 10^6 nested divs came out as an empty text. When the parser reports that limit, tags nested deeper than
+    MAX_DEPTH are unwrapped (their text stays, in order) and the page is parsed again; the note says how many.
+    """
     if not _HTML_ROOT.search(html[:5000]):
         # A fragment (saved pages sometimes start with a wrapper element) parses into a tree trafilatura
         # rejects as empty; give it a document root.
         html = f"<html><body>{html}</body></html>"
-    tree = load_html(html)
+    tree, too_deep = _parse_once(html)
+    note = None
+    if too_deep:
+        html, unwrapped = flatten_deep_nesting(html, MAX_DEPTH)
+        tree, too_deep = _parse_once(html)
+        note = f"nesting: {unwrapped} tags deeper than {MAX_DEPTH} unwrapped"
+        if too_deep:
+            raise ExtractionError(f"{note}, still too deep for the HTML parser; the page is not usable HTML")
     if tree is None:
         raise ExtractionError("the HTML could not be parsed into a document tree (empty or not HTML)")
-    return tree
+    return tree, note
+
+
+_PARSERS = threading.local()
+
+
+def _parse_once(html: str) -> tuple[lxml.html.HtmlElement | None, bool]:
+    """trafilatura's load_html for a decoded string, on a parser of this thread so its error log is ours."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml.html.HTMLParser(
+            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+        )
+    fixed = repair_faulty_html(html, html[:50].lower())
+    tree: lxml.html.HtmlElement | None
+    try:
+        tree = lxml.html.fromstring(fixed, parser=parser)
+    except ValueError:  # a string with an encoding declaration: lxml wants bytes
+        tree = lxml.html.fromstring(fixed.encode("utf-8", "surrogatepass"), parser=parser)
+    except lxml.etree.ParserError:
+        tree = None
+    too_deep = any("Excessive depth" in e.message for e in parser.error_log)
+    if tree is None or len(tree) < 1:
+        tree = load_html(html)
+    return tree, too_deep
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)\b[^>]*>")
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "basefont",
+        "frame",
+        "isindex",
+    ]
+)
+
+
+def flatten_deep_nesting(html: str, max_depth: int) -> tuple[str, int]:
+    """Unwrap elements nested deeper than ``max_depth``: their start and end tags go, their text stays.
+
+    One linear pass over the tags with a stack (unclosed tags such as <p> are closed implicitly when an outer end
+    tag comes), so a page of 10^6 nested divs costs about a second and memory proportional to its depth. Block tags
+    unwrapped leave a line break behind, so paragraphs do not run together. Returns the HTML and the tag count.
+    """
+    out: list[str] = []
+    stack: list[tuple[str, bool]] = []  # (tag, kept)
+    open_tags: Counter[str] = Counter()
+    last = unwrapped = 0
+    for m in _TAG.finditer(html):
+        closing, name = m.group(1), m.group(2).lower()
+        if name in _VOID or m.group(0).endswith("/>"):
+            continue
+        if not closing:
+            keep = len(stack) < max_depth
+            stack.append((name, keep))
+            open_tags[name] += 1
+            if not keep:
+                _cut(html, last, m.start(), name, out)
+                last = m.end()
+                unwrapped += 1
+            continue
+        if not open_tags[name]:
+            continue  # a stray end tag: the parser ignores it too
+        while stack:
+            tag, keep = stack.pop()
+            open_tags[tag] -= 1
+            if tag == name:
+                if not keep:
+                    _cut(html, last, m.start(), name, out)
+                    last = m.end()
+                break
+    out.append(html[last:])
+    return "".join(out), unwrapped
+
+
+def _cut(html: str, start: int, end: int, tag: str, out: list[str]) -> None:
+    """Keep the text before an unwrapped tag; a block tag leaves a line break, but only after some text (a
+    million empty divs must not become a million <br>)."""
+    chunk = html[start:end]
+    out.append(chunk)
+    if tag in _BLOCK_TAGS and chunk.strip():
+        out.append("<br>")
 
 
 def _trafilatura(
@@ -191,6 +312,45 @@ def _unwrap_layout_tables(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
             for el in table.iter(*_TABLE_TAGS):
                 el.tag = "div"
     return tree
+
+
+def table_rows(tree: lxml.html.HtmlElement) -> dict[str, list[list[str]]]:
+    """The rows of the page's data tables (two or more non-empty cells), indexed by their first cell."""
+    rows: dict[str, list[list[str]]] = {}
+    for tr in tree.iter("tr"):
+        cells = [_cell_text(c) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th")]
+        cells = [c for c in cells if c]
+        if len(cells) >= 2 and len(cells) <= 40:
+            rows.setdefault(cells[0], []).append(cells)
+    return rows
+
+
+def rejoin_table_rows(text: str, rows: dict[str, list[list[str]]]) -> tuple[str, int]:
+    """Where the extractor put every cell of a table row on a line of its own (number soup), the row is one
+    line again with its cells joined by " | ". Only exact runs of a row's cells, in order, are joined, so the
+    extractor's choice of text is left as it was. Returns the text and the number of rows rejoined."""
+    if not rows:
+        return text, 0
+    lines = text.split("\n")
+    out: list[str] = []
+    joined = i = 0
+    while i < len(lines):
+        key = re.sub(r"\s+", " ", lines[i]).strip()
+        for cells in rows.get(key, ()):
+            n = len(cells)
+            if [re.sub(r"\s+", " ", x).strip() for x in lines[i : i + n]] == cells:
+                out.append(" | ".join(cells))
+                i += n
+                joined += 1
+                break
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out), joined
+
+
+def _cell_text(cell: lxml.html.HtmlElement) -> str:
+    return re.sub(r"\s+", " ", cell.text_content()).strip().replace("|", "｜")
 
 
 @dataclass(frozen=True)
@@ -348,6 +508,10 @@ def _with_metadata(
         m = _TITLE.search(html[:20000])
         title = re.sub(r"\s+", " ", m.group(1)).strip() if m else None
     page_text = stats.text
+    restored = structure.restore(text, title)
+    if restored.text != text:
+        text = restored.text
+        path = f"{path}; {structure.STEP}: {restored.breaks} breaks, {restored.table_rows} table rows"
     published = parse_date(getattr(doc, "date", None) if doc is not None else None) or _date_in(text)
     return Extracted(
         text=text,

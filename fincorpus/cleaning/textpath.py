@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fincorpus.cleaning import boilerplate, normalize, pii
+from fincorpus.cleaning import boilerplate, normalize, pii, sitetemplate
 from fincorpus.cleaning.domain import FinanceScorer, default_scorer
 from fincorpus.cleaning.quality import QualityScores, compute_quality, lang_of
 
@@ -30,6 +30,7 @@ class TextResult:
     rights_notice: str | None
     original_source: str | None
     steps: list[dict[str, str | None]] = field(default_factory=list)
+    template_lines: list[str] = field(default_factory=list)  # lines the host's site template removed
 
 
 def pii_struct(findings: Sequence[pii.PiiFinding]) -> dict[str, int | str | None]:
@@ -46,9 +47,11 @@ def clean_text(
     doc_type: str = "news",
     pii_mode: str = "mask",
     scorer: FinanceScorer | None = None,
+    site_template: sitetemplate.SiteTemplate | None = None,
 ) -> TextResult:
     """Clean one extracted text; ``page_notices`` are rights notices found around the main text of its page,
-    ``doc_type`` says whether web-page furniture (menus, related-link lists) may be trimmed."""
+    ``doc_type`` says whether web-page furniture (menus, related-link lists) may be trimmed, ``site_template``
+    is the template learned from the host's pages (sitetemplate.learn over their extracted texts), if any."""
     steps: list[dict[str, str | None]] = []
     text = normalize.normalize_text(text)
     steps.append({"step": normalize.STEP, "detail": None})
@@ -64,10 +67,23 @@ def clean_text(
             }
         )
     cleaned = boilerplate.clean_boilerplate(
-        text, list(page_notices), web_page=doc_type in ("news", "forum"), as_written=as_written
+        text,
+        list(page_notices),
+        web_page=doc_type in ("news", "forum"),
+        as_written=as_written,
+        site_template=site_template,
     )
     text = cleaned.text
     steps.append({"step": boilerplate.STEP, "detail": cleaned.detail})
+    if site_template:
+        steps.append(
+            {
+                "step": sitetemplate.STEP,
+                "detail": f"{site_template.host} template {site_template.sha256[:16]} "
+                f"({site_template.pages} pages, {len(site_template.lines)} lines): "
+                f"{len(cleaned.template_lines)} lines removed",
+            }
+        )
     findings = pii.find_pii(text)
     if findings:
         if pii_mode == "mask":
@@ -88,4 +104,5 @@ def clean_text(
         rights_notice=cleaned.rights_notice,
         original_source=cleaned.original_source,
         steps=steps,
+        template_lines=cleaned.template_lines,
     )
