@@ -66,6 +66,13 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
     return {"source_id": source_id, "pass_ids": result.pass_ids, "outcomes": result.outcomes}
 
 
+@task(name="site-templates", cache_policy=NONE)
+def templates_task(
+    sources_path: str, proxy: str | None, home: str, run_id: str, source_id: str, pass_ids: list[str]
+) -> dict[str, str]:
+    return stages.templates_stage(sources_path, proxy, Path(home), run_id, source_id, pass_ids)
+
+
 @task(name="process-shard", cache_policy=NONE)
 def process_task(sources_path: str, proxy: str | None, home: str, run_id: str, shard: dict) -> dict:
     spec = stages.ShardSpec.from_json(shard)
@@ -134,8 +141,13 @@ def ingest_flow(
             if run_id is None:
                 run_id, _ = stages.open_run(home_p, res["pass_ids"])
             stages.note_passes(home_p, run_id, res["pass_ids"])
+            tpl = templates_task.submit(
+                sources_path, proxy, home_s, run_id, res["source_id"], res["pass_ids"]
+            )
             for shard in stages.plan_pass_shards(home_p, res["pass_ids"], workers=workers()):
-                parts.append(process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json()))
+                parts.append(
+                    process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json(), wait_for=[tpl])
+                )
     if run_id is None:
         run_id, _ = stages.open_run(home_p, [])
     part_refs = [p.result() for p in parts]

@@ -37,6 +37,7 @@ from urllib.parse import urljoin
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fincorpus.cleaning import sitetemplate
 from fincorpus.cleaning.boilerplate import notices_in_html
 from fincorpus.cleaning.decode import MojibakeError, decode_bytes, ensure_clean
 from fincorpus.cleaning.extract import (
@@ -53,6 +54,7 @@ from fincorpus.dedup.index import DedupIndex, open_near_index
 from fincorpus.dedup.near import NearConfig
 from fincorpus.dedup.stage import DECISION_SCHEMA, PartFiles, dedup_run, sidecar
 from fincorpus.licensing import derive_usage
+from fincorpus.pipelines.templates import learn_templates, load_template, run_templates
 from fincorpus.schema import RECORD_SCHEMA, Stage, doc_id_from_native, doc_id_from_url, records_table
 from fincorpus.sources.archive import RawRefError, read_raw
 from fincorpus.sources.base import Capture, CrawlEvent
@@ -277,7 +279,11 @@ def _extract(
         decoded = ensure_clean(decode_bytes(body, ctype))
     except MojibakeError as exc:  # never publish garbled text: the row goes to removed with the reason
         raise ExtractionError(f"mojibake: {exc}") from exc
-    facts = {"charset": decoded.charset, "charset_source": decoded.source}
+    facts = {
+        "charset": decoded.charset,
+        "charset_source": decoded.source,
+        "decode_replaced": decoded.replaced,
+    }
     if capture.content_type == "text/plain":
         return extract_plain(decoded.text), facts, None
     selectors = sources.get(capture.source_id).content_selectors
@@ -344,8 +350,39 @@ def _doc_id(source: SourceConfig, capture: Capture, native: str | None) -> str:
     return doc_id_from_url(capture.final_url)
 
 
-def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: str) -> dict[str, Any]:
-    """One capture -> one record (status kept, or removed with the stage and reason that dropped it)."""
+def template_text(capture: Capture, sources: SourcesFile, home: Path) -> str | None:
+    """The extracted text of a capture, before cleaning: what site templates are learned from."""
+    raw = read_raw(home, capture.raw_ref)
+    extracted, _, _ = _extract(capture, raw.body, sources)
+    return extracted.text
+
+
+def templates_stage(
+    sources_path: str,
+    proxy: str | None,
+    home: Path,
+    run_id: str,
+    source_id: str,
+    pass_ids: Sequence[str] = (),
+) -> dict[str, str]:
+    """Site templates for one source's captures in this run (of its passes, or all stored pages: reprocess)."""
+    sources = load_sources_for(sources_path, proxy)
+    state = CrawlState(home)
+    captures = state.captures(list(pass_ids)) if pass_ids else state.current_pages(source_id)
+    return learn_templates(home, run_id, source_id, captures, lambda c: template_text(c, sources, home))
+
+
+def process_capture(
+    capture: Capture,
+    sources: SourcesFile,
+    home: Path,
+    run_id: str,
+    templates: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One capture -> one record (status kept, or removed with the stage and reason that dropped it).
+
+    ``templates`` maps template groups to the site template (sha256) the run uses for them.
+    """
     source = sources.get(capture.source_id)
     native = capture.item.native_id if capture.item else None
     licence_class, legal_basis = source.licence_for(capture.final_url)
@@ -400,12 +437,17 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         capture.access, html, ai_disallow_is_reservation=sources.crawler.ai_disallow_is_reservation
     )
     doc_type = source.doc_type_for(capture.final_url, capture.content_type)
+    group = sitetemplate.template_group(capture.final_url) if html is not None else None
+    tpl_sha = (templates or {}).get(group) if group else None
     cleaned = clean_text(
         extracted.text,
         page_notices=notices_in_html(html) if html else (),
         doc_type=doc_type,
         pii_mode=source.pii,
+        site_template=load_template(str(home), tpl_sha) if tpl_sha else None,
     )
+    if tpl_sha:
+        row["site_template"] = f"{group}@{tpl_sha}"
     scores = cleaned.quality
     row.update(
         facts,
@@ -445,8 +487,13 @@ def process_capture(capture: Capture, sources: SourcesFile, home: Path, run_id: 
         row["title"] = capture.item.title or row["title"]
         row["published_at"] = parse_date(capture.item.published) or row["published_at"]
     if facts["charset"]:
+        replaced = facts.get("decode_replaced") or 0
         row["steps"].append(
-            {"step": "decode", "detail": f"{facts['charset']} from {facts['charset_source']}"}
+            {
+                "step": "decode",
+                "detail": f"{facts['charset']} from {facts['charset_source']}"
+                + (f"; {replaced} undecodable byte sequence(s) replaced" if replaced else ""),
+            }
         )
     row["steps"].append(
         {
@@ -570,9 +617,10 @@ def process_shard(
     store = staging(home)
     part_rel, side_rel = _part_names(run_id, shard.name)
     rows: list[dict[str, Any]] = []
+    templates = run_templates(home, run_id)
     for capture in shard_captures(home, shard):
         try:
-            row = process_capture(capture, sources, home, run_id)
+            row = process_capture(capture, sources, home, run_id, templates)
         except RawRefError as exc:
             row = _error_record(capture, sources, run_id, "error", f"raw capture unreadable: {exc}")
         except MemoryError:
@@ -887,6 +935,11 @@ def run_in_process(
     map_fn: Callable[..., Any] = map,
 ) -> StagedRun:
     """Every stage of a run without Prefect (tests, benchmarks, tools); ``map_fn`` may be an executor's map."""
+    by_source: dict[str, list[str]] = {}
+    for p in pass_ids:
+        by_source.setdefault(p.split("-", 1)[1].rsplit("-", 1)[0], []).append(p)
+    for source_id, passes in by_source.items():
+        templates_stage(sources_path, proxy, home, run_id, source_id, passes)
     done = {s.name: p for s in shards if (p := existing_part(home, run_id, s)) is not None}
     todo = [s for s in shards if s.name not in done]
     for ref in map_fn(partial(process_shard, sources_path, proxy, home, run_id), todo):
