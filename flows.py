@@ -172,10 +172,11 @@ def reprocess_flow(
     counts: dict[str, dict[str, int]] = {}
     for sh in shards:
         counts.setdefault(sh.key, {"stored": 0})
-    parts = [
-        f.result()
-        for f in [process_task.submit(sources_path, None, home_s, run_id, s.to_json()) for s in shards]
+    tpls = [templates_task.submit(sources_path, None, home_s, run_id, sid, []) for sid in counts]
+    futures = [
+        process_task.submit(sources_path, None, home_s, run_id, s.to_json(), wait_for=tpls) for s in shards
     ]
+    parts = [f.result() for f in futures]
     for p, sh in zip(parts, shards, strict=True):
         counts[sh.key]["stored"] += p["rows"]
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "reprocess": True}

@@ -220,7 +220,11 @@ def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: di
     extra = {d["doc_id"]: d["canonical_url"] for d in staged if d["doc_id"] not in published}
     assert {d["doc_id"] for d in staged} == set(published), extra
     for d in staged:
-        assert d["text_sha256"] == published[d["doc_id"]]["text_sha256"]
+        assert d["text_sha256"] == published[d["doc_id"]]["text_sha256"], (
+            d["canonical_url"],
+            [s for s in d["steps"] if "template" in s["step"] or s["step"].startswith("boilerplate")],
+            [s for s in published[d["doc_id"]]["steps"] if "template" in s["step"] or s["step"].startswith("boilerplate")],
+        )
         assert d["raw_ref"] == published[d["doc_id"]]["raw_ref"]
 
 
