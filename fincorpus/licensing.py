@@ -308,6 +308,9 @@ _ATTR = re.compile(r"""([a-zA-Z:_.-]+)\s*=\s*["']([^"']*)["']""")
 _LICENCE_META = ("license", "licence", "dc.rights", "dcterms.license", "dc.license", "rights", "copyright")
 _SOURCE_META = ("source", "original-source", "dc.source", "article:source", "citation_source", "og:source")
 _TAG = re.compile(r"<[^>]+>")
+_LICENCE_HINT = re.compile(
+    r"(?i)creative\s*commons|知识共享|(?<![a-z0-9])CC[\s-]?(?:BY|0)(?![a-z0-9])|licen[cs]e|许可协议"
+)
 _DROP = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
 _SECOND_LEVEL = {"com", "net", "org", "gov", "edu", "ac", "co"}
 
@@ -357,11 +360,8 @@ def _open_licence(html: str | None, lines: Sequence[str], rules: LicenceRules) -
         candidates += [("rel=license", _fold(t)) for t in _LINK_REL_LICENSE.findall(html)]
         meta = _meta(html)
         candidates += [(f"meta {k}", _fold(meta[k])) for k in _LICENCE_META if k in meta]
-    candidates += [
-        ("text", _fold(line))
-        for line in lines
-        if re.search(r"(?i)creative\s*commons|知识共享|\bCC[\s-]?(?:BY|0)\b|licen[cs]e", line)
-    ]
+    folded = (_fold(line) for line in lines)
+    candidates += [("text", line) for line in folded if _LICENCE_HINT.search(line)]
     for where, value in candidates:
         for pattern, spdx in rules.open_licences:
             m = pattern.search(value)
