@@ -656,6 +656,16 @@ def _official_rule(ev: Evidence, rules: LicenceRules) -> tuple[str, str] | None:
     return None
 
 
+def _why_not_official(ev: Evidence) -> str:
+    o = ev.official
+    return (
+        f"{ev.title or ev.content_type or 'untitled'}: {o.statute_articles} articles (第…条), "
+        f"文号 {o.doc_number or 'none'}, issuing body {o.issuing_body or 'none'}"
+        f"{'' if o.state_organ else ' (not a state organ)' if o.issuing_body else ''}, "
+        f"信息索引 labels {len(o.index_labels)}"
+    )
+
+
 def _reprint(ev: Evidence) -> tuple[str, str, str | None, str | None] | None:
     """(rule, evidence, link, publisher) when the page shows it reprints another publisher's text."""
     if ev.reprint_statement:
@@ -814,7 +824,7 @@ def decide_licence(
             ev,
             "unknown",
             "official.not-a-document",
-            ev.title,
+            _why_not_official(ev),
             "on an official source but not an official document (news, interpretation, attachment, report)",
             rules,
         )
