@@ -32,8 +32,6 @@ from typing import Any, Protocol, runtime_checkable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from fincorpus.cleaning.normalize import to_simplified
-
 BLOCK_RATE = 0.05  # TC260-003 5.1: a source whose sample holds more than 5 % illegal or harmful content
 STAGES = ("pre-assessment", "post-verification")
 
@@ -136,10 +134,20 @@ def default_library() -> KeywordLibrary:
 _SEPARATOR = re.compile(r"(?<=[\u4e00-\u9fff])[\s\-_*·.|/\\~^+=#@]+(?=[\u4e00-\u9fff])")
 
 
+@lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def fold(text: str) -> str:
-    """The form every text and term is matched in: NFKC, lower case, simplified, no separators inside words."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = to_simplified(text, min_share=1e-9).text  # any traditional-only character: convert
+    """The form every text and term is matched in: NFKC, lower case, simplified, no separators inside words.
+
+    OpenCC t2s runs on every text (not only on mostly-traditional ones as in cleaning): spam mixes scripts to slip
+    past filters, and one traditional character (配資) is enough to miss a term.
+    """
+    text = _t2s().convert(unicodedata.normalize("NFKC", text).lower())
     return _SEPARATOR.sub("", text)
 
 
