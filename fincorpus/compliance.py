@@ -35,6 +35,7 @@ from fincorpus.safety import (
     draw_sample,
     screen_text,
     wilson_interval,
+    write_report,
 )
 
 MANUAL_MIN = 4000  # TC260-003 9.2 a: at least 4,000 items reviewed by people
@@ -371,12 +372,7 @@ def qa_technical(
 
 def write_qa_report(report: QaReport, folder: str | Path) -> tuple[Path, Path]:
     """``qa-<kind>-report.json`` and ``.md`` in ``folder`` (kept with the snapshot)."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    j, m = out / f"qa-{report.kind}-report.json", out / f"qa-{report.kind}-report.md"
-    j.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
-    m.write_text(report.markdown(), encoding="utf-8")
-    return j, m
+    return write_report(report, folder, f"qa-{report.kind}-report")
 
 
 # -- classification and cross-border ---------------------------------------------------------------------------------

@@ -485,15 +485,24 @@ def assess_source(
     )
 
 
-def write_gate_report(report: SourceGateReport, folder: str | Path) -> tuple[Path, Path]:
-    """``gate-<source>-<stage>.json`` and ``.md`` in ``folder`` (the lead keeps them with the snapshot)."""
+class Report(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+    def markdown(self) -> str: ...
+
+
+def write_report(report: Report, folder: str | Path, stem: str) -> tuple[Path, Path]:
+    """``<stem>.json`` and ``<stem>.md`` in ``folder``: the machine-readable and the readable form of a report."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"gate-{report.source_id}-{report.stage}"
     j, m = out / f"{stem}.json", out / f"{stem}.md"
     j.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     m.write_text(report.markdown(), encoding="utf-8")
     return j, m
+
+
+def write_gate_report(report: SourceGateReport, folder: str | Path) -> tuple[Path, Path]:
+    """``gate-<source>-<stage>.json`` and ``.md`` in ``folder`` (the lead keeps them with the snapshot)."""
+    return write_report(report, folder, f"gate-{report.source_id}-{report.stage}")
 
 
 def read_gate_report(path: str | Path) -> SourceGateReport:
