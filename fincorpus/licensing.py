@@ -200,7 +200,7 @@ class LicenceRules:
             _any(spec.no_reprint),
             _any(spec.rights_reserved),
             _any(spec.reprint_with_attribution),
-            tuple(re.compile(p) for p in spec.reprint_statement),
+            tuple(re.compile(p, re.M) for p in spec.reprint_statement),
             _any(spec.rights_disclaimer),
             {
                 name: (
@@ -324,15 +324,27 @@ def site_of(url_or_host: str) -> str:
     return ".".join(labels[-2:])
 
 
+# Full-width Latin letters, digits, hyphen, full stop and the ideographic space: what a licence name is written
+# in. Chinese punctuation (，：) stays, the patterns are written with it.
+_WIDE = re.compile(r"[\u3000\uff0d\uff0e\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_SPACE_RUN = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
+_WHITESPACE = re.compile(r"\s+")
+
+
 def _fold(text: str) -> str:
     """Full-width forms to half-width (NFKC) so ＣＣ ＢＹ and CC BY match alike; Chinese characters unchanged."""
-    return unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFKC", text) if _WIDE.search(text) else text
+
+
+def _chars(text: str) -> int:
+    """Non-space characters."""
+    return len(text) - sum(len(m) for m in _WHITESPACE.findall(text))
 
 
 def _visible_lines(html: str, limit: int = 300) -> list[str]:
     text = _TAG.sub("\n", _DROP.sub(" ", html))
     text = text.replace("&nbsp;", " ").replace("&amp;", "&").replace("&gt;", ">").replace("&lt;", "<")
-    lines = (re.sub(r"\s+", " ", line).strip() for line in text.split("\n"))
+    lines = (line.strip() for line in _SPACE_RUN.sub(" ", text).split("\n"))
     return [line for line in lines if line and len(line) <= limit]
 
 
@@ -347,11 +359,14 @@ def _meta(html: str) -> dict[str, str]:
 
 
 def _first(pattern: re.Pattern[str], lines: Iterable[str]) -> str | None:
-    for line in lines:
-        m = pattern.search(line)
-        if m:
-            return line[:300]
-    return None
+    """The first line (up to 300 characters) that the pattern matches; one search over the joined lines."""
+    joined = lines if isinstance(lines, str) else "\n".join(lines)
+    m = pattern.search(joined)
+    if not m:
+        return None
+    start = joined.rfind("\n", 0, m.start()) + 1
+    end = joined.find("\n", m.end())
+    return joined[start : end if end >= 0 else len(joined)][:300]
 
 
 def _open_licence(html: str | None, lines: Sequence[str], rules: LicenceRules) -> tuple[str, str, str] | None:
@@ -405,8 +420,7 @@ def _attachment_only(text: str, page_type: str | None, rules: LicenceRules) -> s
     """A page whose whole text is a title and an attachment link (the attachment itself is another document)."""
     if page_type == "list":
         return None
-    chars = sum(1 for c in text if not c.isspace())
-    if chars > rules.spec.attachment.max_chars:
+    if _chars(text) > rules.spec.attachment.max_chars:
         return None
     m = rules.attachment.search(text)
     return text.strip()[:200] if m else None
@@ -444,16 +458,13 @@ def collect_evidence(
     host = urlsplit(url).hostname or ""
     notices = [n for n in (rights_notice or "").split("\n") if n.strip()]
     page_lines = _visible_lines(html) if html else [line for line in text.split("\n") if len(line) <= 300]
-    notice_lines = [_fold(x) for x in notices + page_lines]
+    notice_text = "\n".join(_fold(x) for x in notices + page_lines)
     statement = named = None
-    for line in notice_lines:
-        for pattern in rules.reprint_statement:
-            m = pattern.search(line)
-            if m:
-                statement = line[:300]
-                named = (m.groupdict().get("name") or "").strip("：: ") or None
-                break
-        if statement:
+    for pattern in rules.reprint_statement:
+        m = pattern.search(notice_text)
+        if m:
+            statement = _first(pattern, notice_text)
+            named = (m.groupdict().get("name") or "").strip("：: ") or None
             break
     meta = _meta(html) if html else {}
     link = original_url
@@ -481,17 +492,17 @@ def collect_evidence(
         page_type=page_type,
         doc_type=doc_type,
         title=title,
-        text_chars=sum(1 for c in text if not c.isspace()),
-        no_reprint=_first(rules.no_reprint, notice_lines),
+        text_chars=_chars(text),
+        no_reprint=_first(rules.no_reprint, notice_text),
         rights_reserved=_first(rules.rights_reserved, [_fold(n) for n in notices]),
-        reprint_with_attribution=_first(rules.reprint_with_attribution, notice_lines),
+        reprint_with_attribution=_first(rules.reprint_with_attribution, notice_text),
         reprint_statement=statement,
         reprint_named=named,
         source_name=source_name,
         source_link=link_elsewhere,
         source_link_is_article=is_article,
         canonical_elsewhere=canonical,
-        rights_disclaimer=_first(rules.rights_disclaimer, notice_lines),
+        rights_disclaimer=_first(rules.rights_disclaimer, notice_text),
         open_licence=_open_licence(html, page_lines, rules),
         official=_official(text, page_lines, issuing_body, doc_number, rules),
         ugc_markers=_ugc(html, "\n".join(page_lines), rules),
