@@ -94,6 +94,56 @@ ACCESS_TYPE = pa.struct(
     ]
 )
 
+# issue 11 (licensing): the licence decision, the TC260 screen's scores
+LICENCE_DECISION_TYPE = pa.struct(
+    [
+        _q(
+            "rule",
+            pa.string(),
+            "licence rule that decided the class, e.g. prior, page.list, reprint.source-link",
+        ),
+        _q("evidence", pa.string(), "the matched text (notice, 来源 line, marker) the rule rests on"),
+        _q(
+            "evidence_link",
+            pa.string(),
+            "the link the rule rests on (original article, canonical, licence URL)",
+        ),
+        _q("prior", pa.string(), "the class the source declares (or contract:<id>)"),
+        _q("rules_version", pa.string(), "version of fincorpus/data/licence_rules.yaml"),
+        _q("spdx", pa.string(), "SPDX id of the licence, or a LicenseRef-fincorpus-… id"),
+        _q(
+            "publisher",
+            pa.string(),
+            "rights holder where resolved: original publisher, issuing body, counterparty",
+        ),
+        _q("contract_id", pa.string(), "contract the document is licensed under"),
+        _q("contract_expires", TIMESTAMP, "after this time new pulls clear only contract_after_expiry"),
+        _q("contract_after_expiry", pa.list_(pa.string()), "uses that survive the contract's expiry"),
+        _q("restrictions", pa.list_(pa.string()), "no-reprint, reprint-with-attribution, rights-reserved"),
+        _q(
+            "usage_before_optouts",
+            pa.list_(pa.string()),
+            "uses of the class before opt-outs, gate and expiry",
+        ),
+    ]
+)
+
+SAFETY_TYPE = pa.struct(
+    [
+        _q("score", pa.float32(), "TC260 keyword score (warning contexts discounted)"),
+        _q(
+            "flagged",
+            pa.bool_(),
+            "score >= the library threshold with a promotion hit, or the classifier fired",
+        ),
+        _q("categories", pa.list_(pa.string()), "risk categories that contributed, highest first"),
+        _q("hits", pa.list_(pa.string()), "category:term of the first hits (~ = in a warning context)"),
+        _q("library_version", pa.string(), "version of fincorpus/data/tc260_keywords.yaml"),
+        _q("classifier", pa.string(), "name/version of the classifier, null when none ran"),
+        _q("classifier_score", pa.float32(), "the classifier's highest category probability"),
+    ]
+)
+
 STEP_TYPE = pa.struct(
     [
         pa.field("step", pa.string(), nullable=False),
@@ -207,6 +257,24 @@ DOCUMENT_FIELDS: list[pa.Field] = [
         "site_template",
         pa.string(),
         doc="template group and sha256 of the site template applied in cleaning (group@sha256), null if none",
+    ),
+    # issue 11 (licensing)
+    _f(
+        "licence_decision",
+        LICENCE_DECISION_TYPE,
+        doc="how licence_class was decided: rule, evidence, prior, version",
+    ),
+    _f("safety", SAFETY_TYPE, doc="TC260-003 keyword/classifier screen of the document"),
+    _f(
+        "security_level",
+        pa.int8(),
+        doc="JR/T 0197-2020 data security level 1-5 (rules in docs/compliance.md)",
+    ),
+    _f("security_tier", pa.string(), doc="GB/T 43697-2024 tier: general | important | core"),
+    _f(
+        "data_categories",
+        pa.list_(pa.string()),
+        doc="data categories the cross-border negative list is written in",
     ),
 ]
 

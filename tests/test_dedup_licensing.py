@@ -1,5 +1,5 @@
 
-from fincorpus.licensing import LICENCE_CLASSES, derive_usage, tag_licence
+from fincorpus.licensing import LICENCE_CLASSES, USES, LicenceDecision, derive_usage, tag_licence
 from tests.rows import make_row
 
 
@@ -15,6 +15,20 @@ def test_usage_follows_licence_and_optouts() -> None:
     )
     assert row["usage"] == ["research"] and row["legal_basis"] == "exchange terms"
     assert row["steps"][-1]["detail"].endswith("(training excluded: meta robots noai)")
-    assert all(
-        set(c.usage) <= {"research", "train", "commercial", "redistribute"} for c in LICENCE_CLASSES.values()
+    assert all(set(c.usage) <= set(USES) for c in LICENCE_CLASSES.values())
+
+
+def test_tag_licence_uses_the_stored_decision() -> None:
+    """A row decided from evidence keeps its decision's usage (restrictions included), not its bare class's."""
+    decision = LicenceDecision(
+        "exchange-asserted",
+        ("research",),
+        "prior+notice.no-reprint",
+        "禁止转载",
+        None,
+        "exchange-asserted",
+        "exchange terms",
+        "test",
     )
+    row = tag_licence(make_row(**decision.row_fields()))
+    assert row["usage"] == ["research"] and "prior+notice.no-reprint" in row["steps"][-1]["detail"]

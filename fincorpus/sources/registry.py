@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fincorpus.cleaning.quality import DOC_TYPES, Thresholds, thresholds_for
-from fincorpus.licensing import LICENCE_CLASSES
+from fincorpus.licensing import CONTRACT_CLASS, CONTRACT_PREFIX, LICENCE_CLASSES, USES
 
 SOURCE_ID_RE = r"^[a-z0-9_-]+$"
 
@@ -131,9 +132,38 @@ class LicenceOverride(_Strict):
 
 
 def _check_licence(v: str) -> str:
-    if v not in LICENCE_CLASSES:
-        raise ValueError(f"unknown licence class {v!r}; use one of {sorted(LICENCE_CLASSES)}")
+    if v.startswith(CONTRACT_PREFIX):
+        if not re.match(SOURCE_ID_RE, v.removeprefix(CONTRACT_PREFIX)):
+            raise ValueError(f"{v!r}: a contract licence is 'contract:<id>' with the id of an entry under 'contracts:'")
+        return v
+    if v not in LICENCE_CLASSES or v == CONTRACT_CLASS:
+        classes = sorted(c for c in LICENCE_CLASSES if c != CONTRACT_CLASS)
+        raise ValueError(f"unknown licence class {v!r}; use one of {classes} or contract:<id>")
     return v
+
+
+class ContractConfig(_Strict):
+    """Data licensed under a contract: who granted it, which uses, until when (issue 11).
+
+    A source refers to it as ``licence: contract:<id>``. After ``expires`` new pulls clear only ``after_expiry``
+    (default: nothing); documents already pulled keep the usage their manifest recorded.
+    """
+
+    id: Annotated[str, Field(pattern=SOURCE_ID_RE)]
+    counterparty: str
+    uses: list[str]
+    expires: date
+    signed: date | None = None
+    reference: str | None = None  # the contract's number or file, for auditors
+    after_expiry: list[str] = []
+
+    @field_validator("uses", "after_expiry")
+    @classmethod
+    def _known_uses(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(USES))
+        if unknown:
+            raise ValueError(f"unknown use(s) {unknown}; use any of {list(USES)}")
+        return v
 
 
 def _compile_all(patterns: list[str]) -> list[str]:
@@ -333,6 +363,7 @@ class SourceConfig(_Strict):
 class SourcesFile(_Strict):
     crawler: CrawlerConfig = CrawlerConfig()
     quality: QualityConfig = QualityConfig()
+    contracts: list[ContractConfig] = []
     sources: list[SourceConfig]
     path: str = ""
 
@@ -344,6 +375,25 @@ class SourcesFile(_Strict):
                 raise ValueError(f"source id {s.id!r} is declared twice")
             seen.add(s.id)
         return self
+
+    @model_validator(mode="after")
+    def _contracts_exist(self) -> SourcesFile:
+        ids = [c.id for c in self.contracts]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"contract id(s) {twice} declared twice")
+        for s in self.sources:
+            if s.licence.startswith(CONTRACT_PREFIX) and s.licence.removeprefix(CONTRACT_PREFIX) not in ids:
+                raise ValueError(
+                    f"source {s.id!r}: licence {s.licence!r} names no contract; declare it under 'contracts:' "
+                    f"(known: {', '.join(ids) or 'none'})"
+                )
+        return self
+
+    @property
+    def contract_map(self) -> dict[str, ContractConfig]:
+        """Contracts by id, the form :func:`fincorpus.licensing.decide_licence` takes."""
+        return {c.id: c for c in self.contracts}
 
     def get(self, source_id: str) -> SourceConfig:
         for s in self.sources:
