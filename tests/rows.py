@@ -37,5 +37,4 @@ def make_row(
         "config_sha256": "c" * 64,
     }
     row.update(over)
-    row.setdefault("status", "removed" if row.get("removed_stage") else "kept")
     return row

@@ -147,7 +147,6 @@ def test_a_catalog_of_the_earlier_layout_is_migrated_tag_by_tag(home: Path) -> N
     props = {**store.TABLE_PROPERTIES, "fincorpus.schema_version": "1"}
     t = sql.create_table("fincorpus.documents", schema=old_schema, properties=props)
     row = make_row()
-    row.pop("status")
     row["quality"] = {"length_chars": 6, "cjk_share": 0.9}
     t.append(pa.Table.from_pylist([{k: v for k, v in row.items() if k in old_schema.names}], schema=old_schema))
     t = sql.load_table("fincorpus.documents")

@@ -31,7 +31,7 @@ def built(prefect_harness: None, data_dir: Path, tmp_path_factory: pytest.TempPa
         summary = flows.ingest_flow(str(DEMO_SOURCES), None, str(home), server.proxy_url)
         requests = [json.loads(line) for line in log.read_text().splitlines()]
     published = flows.publish_flow("e2e", str(home))
-    out = home.parent / "pulled"
+    out = home.with_name(home.name + "-pulled")
     pull(home, "e2e", out)
     docs = pq.read_table(out / "data").to_pylist()
     removed = CorpusCatalog(home).read("e2e", "removed").to_pylist()
@@ -168,17 +168,20 @@ def test_every_raw_ref_resolves_to_bytes_with_raw_sha256(built: dict) -> None:
 
 
 def test_licence_classes_and_optouts_match_truth(built: dict, truth: dict) -> None:
-    checked = 0
+    """Licence classes are decided per document from evidence (the demo sources declare only each host's generic
+    class): issue 11 asks for 98% agreement overall and 90% per class (tests/test_licensing_mirror.py holds the
+    per-class figures); opt-outs must hold for every document."""
+    checked = agree = 0
     for d in built["docs"]:
         t = truth.get(d["canonical_url"])
         if t is None:
             continue
         checked += 1
-        assert d["licence_class"] == t["expected_licence_class"], d["canonical_url"]
+        agree += d["licence_class"] == t["expected_licence_class"]
         if t["tdm_reserved"] or t["noai"]:
             assert "train" not in d["usage"], d["canonical_url"]
             assert d["tdm_reserved"] == t["tdm_reserved"] and d["noai"] == t["noai"]
-    assert checked > 700
+    assert checked > 700 and agree / checked >= 0.98, (agree, checked)
 
 
 def test_provenance_and_manifest(built: dict) -> None:
@@ -223,7 +226,11 @@ def test_reprocess_rebuilds_documents_from_the_archive_without_network(built: di
         assert d["text_sha256"] == published[d["doc_id"]]["text_sha256"], (
             d["canonical_url"],
             [s for s in d["steps"] if "template" in s["step"] or s["step"].startswith("boilerplate")],
-            [s for s in published[d["doc_id"]]["steps"] if "template" in s["step"] or s["step"].startswith("boilerplate")],
+            [
+                s
+                for s in published[d["doc_id"]]["steps"]
+                if "template" in s["step"] or s["step"].startswith("boilerplate")
+            ],
         )
         assert d["raw_ref"] == published[d["doc_id"]]["raw_ref"]
 

@@ -28,8 +28,12 @@ def mirror(prefect_harness: None, data_dir: Path, tmp_path_factory: pytest.TempP
     with FixtureServer(data_dir / "sites", 0, home / "requests.jsonl") as server:
         flows.ingest_flow(str(DEMO_SOURCES), None, str(home), server.proxy_url)
     flows.publish_flow("lic", str(home))
-    pull(home, "lic", home / "pulled")
-    kept = set(pq.read_table(home / "pulled" / "data", columns=["canonical_url"]).column(0).to_pylist())
+    pull(home, "lic", home.with_name(home.name + "-pulled"))
+    kept = set(
+        pq.read_table(home.with_name(home.name + "-pulled") / "data", columns=["canonical_url"])
+        .column(0)
+        .to_pylist()
+    )
     sources = load_sources(DEMO_SOURCES)
     items = processed_items(home, sources)
     return {"items": items, "decisions": decide_items(items, sources), "kept": kept}

@@ -29,7 +29,6 @@ def test_schema_is_explicit_and_versioned() -> None:
 
 def test_rows_become_a_table_with_exactly_the_schema() -> None:
     row = make_row()
-    row.pop("status")
     t = documents_table([row])
     assert t.schema.equals(DOCUMENT_SCHEMA, check_metadata=False)
     q = t.column("quality")[0].as_py()

@@ -32,6 +32,7 @@ AUTHORITY = {
     "cn-art5-official": 0,
     "exchange-asserted": 1,
     "open-licence": 2,
+    "contract-licensed": 2,
     "media-unknown": 3,
     "media-no-reprint": 3,
     "media-third-party-reprint": 4,

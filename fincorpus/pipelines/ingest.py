@@ -50,11 +50,19 @@ from fincorpus.cleaning.extract import (
 )
 from fincorpus.cleaning.quality import QualityFilter
 from fincorpus.cleaning.textpath import clean_text
+from fincorpus.compliance import classify_row
 from fincorpus.dedup.index import DedupIndex, open_near_index
 from fincorpus.dedup.near import NearConfig
 from fincorpus.dedup.stage import DECISION_SCHEMA, PartFiles, dedup_run, sidecar
-from fincorpus.licensing import derive_usage
+from fincorpus.licensing import (
+    LicenceDecision,
+    decide_licence,
+    derive_usage,
+    evidence_from_row,
+    optouts_of_row,
+)
 from fincorpus.pipelines.templates import learn_templates, load_template, run_templates
+from fincorpus.safety import screen_text
 from fincorpus.schema import RECORD_SCHEMA, Stage, doc_id_from_native, doc_id_from_url, records_table
 from fincorpus.sources.archive import RawRefError, read_raw
 from fincorpus.sources.base import Capture, CrawlEvent
@@ -505,6 +513,16 @@ def process_capture(
     row["steps"].extend(cleaned.steps)
     if optout.reason:
         row["steps"].append({"step": "optout", "detail": optout.reason})
+    licence = decide_licence(evidence_from_row(row, html, source), source, contracts=sources.contract_map)
+    row.update(licence.row_fields())
+    row["steps"].append(
+        {
+            "step": "licence:evidence",
+            "detail": f"{licence.licence_class} by {licence.rule} (prior {licence.prior})",
+        }
+    )
+    row["safety"] = screen_text(row["text"] or "", row.get("title")).to_struct()
+    row.update(classify_row(row, pii_mode=source.pii).row_fields())
     decision = _decide(row, sources, source, doc_type)
     row["steps"].append(
         {"step": decision.step, "detail": "keep" if decision.keep else f"drop: {decision.reason}"}
@@ -756,7 +774,16 @@ DEDUP_APPLY = Stage(
 )
 LICENCE = Stage(
     "licence",
-    reads=("licence_class", "status", "tdm_reserved", "noai", "ai_reserved", "optout_reason"),
+    reads=(
+        "licence_class",
+        "legal_basis",
+        "licence_decision",
+        "status",
+        "tdm_reserved",
+        "noai",
+        "ai_reserved",
+        "optout_reason",
+    ),
     writes=("usage",),
 )
 
@@ -804,14 +831,10 @@ def apply_licence(part: pa.Table) -> pa.Table:
             usage.append([])
             steps.append(None)
             continue
-        u = derive_usage(
-            r["licence_class"],
-            tdm_reserved=bool(r["tdm_reserved"]),
-            noai=bool(r["noai"]),
-            ai_reserved=bool(r["ai_reserved"]),
-        )
+        decision = LicenceDecision.from_row(r)
+        u = derive_usage(decision, optouts_of_row(r))
         usage.append(u)
-        detail = f"{r['licence_class']} -> usage {','.join(u) or 'none'}"
+        detail = f"{r['licence_class']} ({decision.rule}) -> usage {','.join(u) or 'none'}"
         if r["optout_reason"]:
             detail += f" (training excluded: {r['optout_reason']})"
         steps.append(detail)
