@@ -66,7 +66,9 @@ def sentences(data: Path) -> list[str]:
 def write_dataset(path: Path, start: int, n: int, pool: list[str], seed: int = 20261201) -> None:
     """Rows start..start+n-1; row i is the same text whatever the batch it is written in."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string()), ("date", pa.string())])
+    schema = pa.schema(
+        [("id", pa.string()), ("title", pa.string()), ("text", pa.string()), ("date", pa.string())]
+    )
     with pq.ParquetWriter(path, schema, compression="zstd") as w:
         for lo in range(start, start + n, 10_000):
             rows = []
@@ -78,7 +80,9 @@ def write_dataset(path: Path, start: int, n: int, pool: list[str], seed: int = 2
                     parts.append(s)
                     size += len(s.encode("utf-8"))
                 text = "".join(parts) + f"（编号{i}）"
-                rows.append({"id": f"doc-{i:08d}", "title": parts[0][:30], "text": text, "date": "2024-06-01"})
+                rows.append(
+                    {"id": f"doc-{i:08d}", "title": parts[0][:30], "text": text, "date": "2024-06-01"}
+                )
             w.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
@@ -143,7 +147,11 @@ def run(cmd: list[str], env: dict[str, str]) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return {"seconds": round(wall, 2), "peak_rss_tree_mb": round(peak_tree / 1e6), "peak_rss_max_process_mb": round(peak_one / 1e6)}
+    return {
+        "seconds": round(wall, 2),
+        "peak_rss_tree_mb": round(peak_tree / 1e6),
+        "peak_rss_max_process_mb": round(peak_one / 1e6),
+    }
 
 
 def fincorpus(home: Path, *args: str) -> dict:
@@ -204,9 +212,11 @@ def pull_vs_raw(home: Path, work: Path) -> dict:
     raw_out.mkdir()
     from fincorpus.schema import DOCUMENT_SCHEMA
 
-    with pq.ParquetWriter(raw_out / "all.parquet", DOCUMENT_SCHEMA, compression="zstd", compression_level=3) as w:
+    with pq.ParquetWriter(
+        raw_out / "all.parquet", DOCUMENT_SCHEMA, compression="zstd", compression_level=3
+    ) as w:
         for f in local:
-            for batch in pq.ParquetFile(f).iter_batches(columns=DOCUMENT_SCHEMA.names + ["status"]):
+            for batch in pq.ParquetFile(f).iter_batches(columns=[*DOCUMENT_SCHEMA.names, "status"]):
                 t = pa.Table.from_batches([batch])
                 t = t.filter(pa.compute.equal(t.column("status"), "kept")).select(DOCUMENT_SCHEMA.names)
                 w.write_table(t.cast(DOCUMENT_SCHEMA))
@@ -235,7 +245,13 @@ def publish_batches(work: Path, pool: list[str]) -> list[dict]:
         write_dataset(data / "b.parquet", 20_000, k, pool)
         fincorpus(home, "ingest", "--sources", str(src))
         p = fincorpus(home, "publish", "--tag", "batch")
-        out.append({"batch": k, "publish_seconds": p["seconds"], "ms_per_document": round(1000 * p["seconds"] / k, 3)})
+        out.append(
+            {
+                "batch": k,
+                "publish_seconds": p["seconds"],
+                "ms_per_document": round(1000 * p["seconds"] / k, 3),
+            }
+        )
         shutil.rmtree(home, ignore_errors=True)
     return out
 
@@ -284,7 +300,12 @@ def main() -> None:
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="fincorpus-store-"))
     pool = sentences(args.data)
-    results: dict = {"provenance": provenance(), "sentences": len(pool), "workers": os.cpu_count(), "builds": {}}
+    results: dict = {
+        "provenance": provenance(),
+        "sentences": len(pool),
+        "workers": os.cpu_count(),
+        "builds": {},
+    }
     try:
         for n in args.n:
             print(f"build {n} ...", flush=True)

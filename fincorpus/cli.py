@@ -287,7 +287,9 @@ def publish(
     check_tag_name(tag)
     h = _home(home)
     staged = pending_runs(h)
-    if (h / "catalog.db").is_file() and not force:  # refuse before starting anything, unless there is work to finish
+    if (
+        h / "catalog.db"
+    ).is_file() and not force:  # refuse before starting anything, unless there is work to finish
         from fincorpus.catalog.store import CorpusCatalog
 
         catalog = CorpusCatalog(h)

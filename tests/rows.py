@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fincorpus.schema import empty_quality, doc_id_from_url
+from fincorpus.schema import doc_id_from_url, empty_quality
 
 
 def make_row(

@@ -131,7 +131,7 @@ def test_a_catalog_of_the_earlier_layout_is_migrated_tag_by_tag(home: Path) -> N
 
     from fincorpus.catalog import store
     from fincorpus.catalog.migrate import migrate
-    from fincorpus.schema import DOCUMENT_SCHEMA, documents_table
+    from fincorpus.schema import DOCUMENT_SCHEMA
 
     # Schema 1: no version/access/native_id columns, and the two-field quality struct of the first release.
     old_quality = pa.struct([pa.field("length_chars", pa.int32()), pa.field("cjk_share", pa.float32())])
@@ -142,17 +142,25 @@ def test_a_catalog_of_the_earlier_layout_is_migrated_tag_by_tag(home: Path) -> N
     ]
     old_schema = pa.schema(old_fields)
     (home / "warehouse").mkdir()
-    sql = SqlCatalog("fincorpus", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri())
+    sql = SqlCatalog(
+        "fincorpus", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri()
+    )
     sql.create_namespace("fincorpus")
     props = {**store.TABLE_PROPERTIES, "fincorpus.schema_version": "1"}
     t = sql.create_table("fincorpus.documents", schema=old_schema, properties=props)
     row = make_row()
     row["quality"] = {"length_chars": 6, "cjk_share": 0.9}
-    t.append(pa.Table.from_pylist([{k: v for k, v in row.items() if k in old_schema.names}], schema=old_schema))
+    t.append(
+        pa.Table.from_pylist([{k: v for k, v in row.items() if k in old_schema.names}], schema=old_schema)
+    )
     t = sql.load_table("fincorpus.documents")
     t.manage_snapshots().create_tag(t.current_snapshot().snapshot_id, "old").commit()
     removed_schema = pa.schema(
-        [*old_fields, pa.field("removed_stage", pa.string(), False), pa.field("removed_reason", pa.string(), False)]
+        [
+            *old_fields,
+            pa.field("removed_stage", pa.string(), False),
+            pa.field("removed_reason", pa.string(), False),
+        ]
     )
     r = sql.create_table("fincorpus.removed", schema=removed_schema, properties=props)
     gone = {**{k: v for k, v in row.items() if k in old_schema.names}, "url": "http://a.test/x.html"}

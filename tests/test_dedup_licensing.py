@@ -1,4 +1,3 @@
-
 from fincorpus.licensing import LICENCE_CLASSES, USES, LicenceDecision, derive_usage, tag_licence
 from tests.rows import make_row
 

@@ -23,18 +23,42 @@ from tests.rows import make_row
 
 REPO = Path(__file__).resolve().parent.parent
 
-WORDS = "央行 证监会 银保监会 上市公司 信息披露 债券 基金 期货 外汇 利率 汇率 股票 融资 并购 监管 风险 资本 市场".split()
+WORDS = [
+    "央行",
+    "证监会",
+    "银保监会",
+    "上市公司",
+    "信息披露",
+    "债券",
+    "基金",
+    "期货",
+    "外汇",
+    "利率",
+    "汇率",
+    "股票",
+    "融资",
+    "并购",
+    "监管",
+    "风险",
+    "资本",
+    "市场",
+]
 
 
 def text(i: int, salt: str = "") -> str:
     rng = random.Random(f"{i}-{salt}")
-    return "".join(rng.choice(WORDS) + ("，" if rng.random() < 0.8 else "。") for _ in range(60)) + f"第{i}号{salt}。"
+    return (
+        "".join(rng.choice(WORDS) + ("，" if rng.random() < 0.8 else "。") for _ in range(60))
+        + f"第{i}号{salt}。"
+    )
 
 
 def fingerprint(home: Path, tag: str) -> str:
     """What a reader of ``tag`` gets: every record's id, status and text hash."""
     rows = CorpusCatalog(home).read(tag, "records", columns=("doc_id", "status", "text_sha256")).to_pylist()
-    return hashlib.sha256(repr(sorted((r["doc_id"], r["status"], r["text_sha256"]) for r in rows)).encode()).hexdigest()
+    return hashlib.sha256(
+        repr(sorted((r["doc_id"], r["status"], r["text_sha256"]) for r in rows)).encode()
+    ).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +182,7 @@ def test_two_publishes_at_once_give_one_snapshot_and_one_clear_line(base: dict, 
         assert codes == [0, 2], outs
         loser = next((o, e) for c, o, e in outs if c == 2)
         assert "Traceback" not in loser[0] + loser[1]
-        line = [x for x in loser[0].splitlines() if x.startswith("refused:")][0]
+        line = next(x for x in loser[0].splitlines() if x.startswith("refused:"))
         # held by the other one, or the other one published everything first
         assert "held by pid" in line or "nothing staged" in line
         tags = {t.tag for t in CorpusCatalog(home).tags()}

@@ -45,7 +45,10 @@ def test_struct_members_are_checked_by_name() -> None:
     row = make_row()
     row["quality"] = {**row["quality"], "cjk_shar": 0.5}
     del row["quality"]["cjk_share"]
-    with pytest.raises(SchemaError, match=r"process: row 0.*'quality'.*unknown key\(s\) \['cjk_shar'\].*missing key\(s\) \['cjk_share'\]"):
+    with pytest.raises(
+        SchemaError,
+        match=r"process: row 0.*'quality'.*unknown key\(s\) \['cjk_shar'\].*missing key\(s\) \['cjk_share'\]",
+    ):
         records_table([row], stage="process")
     row = make_row(steps=[{"step": "fetch", "detial": "x"}])
     with pytest.raises(SchemaError, match=r"steps\[0\]"):

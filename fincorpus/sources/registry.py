@@ -134,7 +134,9 @@ class LicenceOverride(_Strict):
 def _check_licence(v: str) -> str:
     if v.startswith(CONTRACT_PREFIX):
         if not re.match(SOURCE_ID_RE, v.removeprefix(CONTRACT_PREFIX)):
-            raise ValueError(f"{v!r}: a contract licence is 'contract:<id>' with the id of an entry under 'contracts:'")
+            raise ValueError(
+                f"{v!r}: a contract licence is 'contract:<id>' with the id of an entry under 'contracts:'"
+            )
         return v
     if v not in LICENCE_CLASSES or v == CONTRACT_CLASS:
         classes = sorted(c for c in LICENCE_CLASSES if c != CONTRACT_CLASS)
