@@ -37,6 +37,9 @@ class CrawlerConfig(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_seconds_per_request: Annotated[float, Field(gt=0)] = 120.0  # also stops endless or trickling bodies
     max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000  # on the wire and after decompression
+    # RFC 9309 2.5: a crawler may stop reading robots.txt after 500 KiB; the rest is ignored (and logged).
+    max_robots_bytes: Annotated[int, Field(ge=512_000)] = 512_000
+    max_links_per_page: Annotated[int, Field(gt=0)] = 5000  # links queued from one page; the rest is logged as cut
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for 5xx, 429, timeouts and broken connections
     backoff_seconds: Annotated[float, Field(ge=0)] = (
@@ -232,8 +235,16 @@ class SourceConfig(_Strict):
     headers: dict[str, str] = {}  # extra request headers, e.g. a Referer some disclosure sites require
     allow: list[str] = []
     deny: list[str] = []
-    max_pages: Annotated[int, Field(gt=0)] = 2000
+    max_pages: Annotated[int, Field(gt=0)] = 2000  # new or changed documents per pass (unchanged ones are free)
     max_depth: Annotated[int, Field(ge=0)] = 20
+    # URLs one pass may queue (default 20 x max_pages, at least 10,000): a page or sitemap listing a million
+    # URLs cannot grow the frontier without bound. What is cut is logged.
+    max_queued: Annotated[int, Field(gt=0)] | None = None
+    # Files, foreign WARC records and dataset rows larger than this are skipped with a record saying so.
+    max_document_bytes: Annotated[int, Field(gt=0)] = 50_000_000
+    # Loopback, private (RFC 1918, ULA), link-local and other non-public addresses are refused for every seed,
+    # link and redirect, after DNS resolution, unless a source is an intranet source (or a test) and says so.
+    allow_private_network: bool = False
     path: str | None = None  # files: a folder of .html/.htm/.txt/.pdf files
     paths: list[str] = []  # warc: WARC/WARC.gz files or glob patterns, relative to the sources file
     dataset: DatasetConfig | None = None  # dataset: where the rows are and which column is what
@@ -315,6 +326,10 @@ class SourceConfig(_Strict):
         if content_type == "application/pdf" and self.doc_type == "news":
             return "report"
         return self.doc_type
+
+    @property
+    def queue_limit(self) -> int:
+        return self.max_queued if self.max_queued is not None else max(20 * self.max_pages, 10_000)
 
     def allowed_url(self, url: str) -> bool:
         """Deny wins over allow; no allow patterns means every URL on the seed hosts."""
