@@ -278,7 +278,7 @@ def test_flipped_byte_in_stored_warc_is_a_clear_raw_ref_error(home: Path, where:
                 url=f"file:///{i}.txt",
                 fetched_at=datetime.now(UTC),
                 content_type="text/plain",
-                body=("第%d份文件：" % i).encode() * 200,
+                body=f"第{i}份文件：".encode() * 200,
             ).raw_ref
             for i in range(3)
         ]

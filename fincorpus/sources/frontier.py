@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -349,9 +350,10 @@ class CrawlState:
                 is not None
             )
 
-    def next_item(self, pass_id: str) -> QueueItem | None:
-        """The oldest queued URL whose retry time has come; sleeps if only delayed retries remain."""
-        while True:
+    def next_item(self, pass_id: str, stop: threading.Event | None = None) -> QueueItem | None:
+        """The oldest queued URL whose retry time has come; sleeps if only delayed retries remain (a set ``stop``
+        ends the wait: None is returned)."""
+        while stop is None or not stop.is_set():
             with self.engine.connect() as c:
                 row = c.execute(  # served by the (pass_id, state, seq) index
                     text(
@@ -368,7 +370,12 @@ class CrawlState:
                 ).scalar_one()
             if later is None:
                 return None
-            time.sleep(min(max(later - time.time(), 0.0), 5.0))
+            pause = min(max(later - time.time(), 0.0), 5.0)
+            if stop is None:
+                time.sleep(pause)
+            elif stop.wait(pause):
+                return None
+        return None
 
     def documents_done(self, pass_id: str) -> int:
         with self.engine.connect() as c:
