@@ -73,7 +73,12 @@ def normalize_url(url: str) -> str:
     url, _ = urldefrag(url)
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    port = parts.port
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
     netloc = (
         host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     )
