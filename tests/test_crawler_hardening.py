@@ -72,7 +72,7 @@ def test_frontier_of_a_pass_is_capped(tmp_path: Path, home: Path) -> None:
     root = write_site(tmp_path / "sites", "a.test", files)
     with FixtureServer(root) as srv:
         cfg = CrawlerConfig(proxy=srv.proxy_url, delay_seconds=0, tdmrep=False)
-        report, pass_id, state = run(home, source(max_queued=60, max_pages=11), cfg)
+        _report, pass_id, state = run(home, source(max_queued=60, max_pages=11), cfg)
     assert state.frontier_size(pass_id) <= 60
     assert any("the pass's frontier is full (max_queued=60)" in e.detail for e in state.events(pass_id))
 
@@ -108,10 +108,7 @@ class _Plain(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         _Plain.hits.append(self.path)
-        if self.path == "/robots.txt":
-            body = b"User-agent: *\nAllow: /\n"
-        else:
-            body = page("t", ARTICLE).encode()
+        body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else page("t", ARTICLE).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain" if self.path.endswith(".txt") else "text/html")
         self.send_header("Content-Length", str(len(body)))
@@ -158,7 +155,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_after_resolution(h
     srv, port = _server()
     try:
         cfg = CrawlerConfig(delay_seconds=0, tdmrep=False, max_retries=0)
-        report, pass_id, state = run(home, source(seeds=[f"http://{name}:{port}/"]), cfg)
+        _report, pass_id, state = run(home, source(seeds=[f"http://{name}:{port}/"]), cfg)
     finally:
         srv.shutdown()
     assert _Plain.hits == []
@@ -233,7 +230,7 @@ def test_stop_request_ends_the_crawl_within_seconds_and_the_pass_resumes(tmp_pat
             assert c.execute("SELECT state FROM crawl_pass").fetchone()[0] == "crawling"
         n_before = len(srv.requests)
         assert 3 <= n_before < 30
-        report, pass_id, state = run(home, source(), cfg.model_copy(update={"delay_seconds": 0}))
+        _report, pass_id, state = run(home, source(), cfg.model_copy(update={"delay_seconds": 0}))
         bodies = [r["path"] for r in srv.requests if r["path"].endswith(".html") or r["path"] == "/"]
     assert len(list(state.captures([pass_id]))) == 41
     assert len(bodies) - len(set(bodies)) <= 1  # at most the URL in flight at the stop is fetched again
