@@ -295,3 +295,28 @@ def test_flipped_byte_in_stored_warc_is_a_clear_raw_ref_error(home: Path, where:
     # the records around it still read
     assert read_raw(home, refs[0]).body.startswith("第0份".encode())
     assert read_raw(home, refs[2]).body.startswith("第2份".encode())
+
+
+def test_stop_request_commits_the_batch_and_the_pass_resumes(
+    data_dir: Path, tmp_path: Path, home: Path
+) -> None:
+    import threading
+
+    from fincorpus.sources.base import CrawlStopped
+    from fincorpus.sources.dataset import DatasetReader
+
+    write_parquet(tmp_path / "ds", sentences(data_dir, 1800))
+    src = load_sources(dataset_sources(tmp_path, max_pages=10_000)).get("big")
+    state = CrawlState(home)
+    pass_id, _ = state.open_pass("big")
+    stop = threading.Event()
+    stop.set()  # asked before the first row: the reader stops after committing its first batch
+    reader = DatasetReader(src, home, state, pass_id, tmp_path, stop=stop)
+    with pytest.raises(CrawlStopped, match="run the same command again to resume"):
+        reader.run()
+    reader.close()
+    assert reader.report.stopped and state.stored_in_pass(pass_id) == 1
+    with sqlite3.connect(home / "catalog.db") as c:
+        assert c.execute("SELECT state FROM crawl_pass").fetchone()[0] == "crawling"
+    res = crawl_source(load_sources(dataset_sources(tmp_path, max_pages=10_000)), "big", home)
+    assert res.pass_ids == [pass_id] and state.stored_in_pass(pass_id) == 1800
