@@ -276,3 +276,22 @@ def test_unreachable_source_is_reported(home: Path) -> None:
     assert report.unreachable and report.requests == 3 and report.responses == 0
     assert report.unreachable_hosts == [f"127.0.0.1:{port}"]
     assert any("unreachable after 3 attempts" in e.detail for e in state.events(pass_id))
+
+
+def test_unchanged_pages_do_not_count_against_max_pages(tmp_path: Path, home: Path) -> None:
+    files = {f"{i}.html": page(str(i), ARTICLE) for i in range(5)}
+    files["index.html"] = page("首页", "", [f"/{i}.html" for i in range(5)])
+    root = write_site(tmp_path / "sites", "a.test", files)
+    stored: list[str] = []
+    limits = []
+    with FixtureServer(root) as srv:
+        cfg = CrawlerConfig(proxy=srv.proxy_url, delay_seconds=0, tdmrep=False)
+        for _ in range(3):
+            report, pass_id, state = run(home, source(max_pages=3), cfg)
+            stored += [c.final_url for c in state.captures([pass_id])]
+            limits.append(bool(report.limit_hit))
+            state.mark_staged([pass_id], "run")
+        statuses = [r["status"] for r in srv.requests if r["path"] != "/robots.txt"]
+    assert sorted(stored) == sorted(["http://a.test/"] + [f"http://a.test/{i}.html" for i in range(5)])
+    assert limits == [True, False, False]  # the second pass continued: its 304s were free
+    assert statuses.count(304) == 3 + 6  # pass 2 re-checks the 3 stored pages, pass 3 all 6

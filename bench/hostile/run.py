@@ -31,8 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE.parent))  # benchmeta; fincorpus itself comes from PYTHONPATH (--code first)
 
 SCENARIOS = ("links", "robots", "bigfile", "bomb")
 ARTICLE = (
