@@ -30,7 +30,6 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 import lxml.etree
-import lxml.html
 from courlan import normalize_url as courlan_normalize
 from protego import Protego
 
