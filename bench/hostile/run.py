@@ -19,6 +19,7 @@ Writes bench/results/hostile.json (or --out).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -207,8 +208,15 @@ def measure(scenario: str, code: Path, mode: str, timeout: float) -> dict:
         mode,
     ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=work, stdout=open(out, "w"), stderr=subprocess.PIPE)  # noqa: SIM115
-    killed = threading.Timer(timeout, proc.kill)
+    err_file = work / "stderr.txt"
+    with open(out, "w") as fo, open(err_file, "w") as fe:
+        proc = subprocess.Popen(cmd, env=env, cwd=work, stdout=fo, stderr=fe, start_new_session=True)
+
+    def kill_group() -> None:  # the scenario and the test server it started
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+
+    killed = threading.Timer(timeout, kill_group)
     killed.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
@@ -216,7 +224,8 @@ def measure(scenario: str, code: Path, mode: str, timeout: float) -> dict:
         killed.cancel()
         proc.returncode = 0
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    kill_group()
+    err = err_file.read_text(errors="replace")
     result: dict = {
         "scenario": scenario,
         "mode": mode if scenario == "bomb" else None,
