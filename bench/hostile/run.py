@@ -258,10 +258,10 @@ def main() -> None:
         serve(args.serve, args.work)
         return
     if args.inner:
-        import resource
-
         facts = inner(args.inner, args.work, args.mode)
-        facts["self_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        # VmHWM of this process (ru_maxrss would carry the parent's peak across exec)
+        hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM"))
+        facts["self_peak_rss_mb"] = round(hwm / 1024)
         print(json.dumps(facts, ensure_ascii=False))
         return
     from benchmeta import machine
