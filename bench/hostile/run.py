@@ -260,7 +260,8 @@ def main() -> None:
     if args.inner:
         facts = inner(args.inner, args.work, args.mode)
         # VmHWM of this process (ru_maxrss would carry the parent's peak across exec)
-        hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM"))
+        status = Path("/proc/self/status").read_text().splitlines()
+        hwm = next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
         facts["self_peak_rss_mb"] = round(hwm / 1024)
         print(json.dumps(facts, ensure_ascii=False))
         return
