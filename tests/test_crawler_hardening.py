@@ -295,3 +295,30 @@ def test_unchanged_pages_do_not_count_against_max_pages(tmp_path: Path, home: Pa
     assert sorted(stored) == sorted(["http://a.test/"] + [f"http://a.test/{i}.html" for i in range(5)])
     assert limits == [True, False, False]  # the second pass continued: its 304s were free
     assert statuses.count(304) == 3 + 6  # pass 2 re-checks the 3 stored pages, pass 3 all 6
+
+
+def test_run_pass_reports_for_every_kind(tmp_path: Path, home: Path) -> None:
+    from fincorpus.sources.passes import run_pass
+    from fincorpus.sources.registry import SourcesFile
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("一份通知：各机构按期报送材料。", encoding="utf-8")
+    port = _free_port()
+    sf = SourcesFile(
+        crawler=CrawlerConfig(delay_seconds=0, tdmrep=False, max_retries=0),
+        sources=[
+            source(id="down", seeds=[f"http://127.0.0.1:{port}/"], allow_private_network=True),
+            SourceConfig(
+                id="f", name="f", kind="files", path=str(folder), licence="unknown", legal_basis="t"
+            ),
+        ],
+    )
+    down = run_pass(sf, "down", home)
+    assert (
+        down.report.unreachable
+        and down.outcomes == {"error": 1, "skipped-robots": 1}
+        and down.crawled_passes == [down.pass_id]
+    )
+    files = run_pass(sf, "f", home)
+    assert files.report.stored == 1 and not files.report.unreachable and files.outcomes == {"fetched": 1}
