@@ -21,18 +21,7 @@ from fincorpus.sources.netguard import literal_address, refuse_url_host
 from fincorpus.sources.registry import CrawlerConfig, SourceConfig
 from fincorpus.sources.web import WebCrawler
 from tests.sites import ARTICLE, page, write_site
-
-
-def source(**over: object) -> SourceConfig:
-    base = {
-        "id": "a",
-        "name": "A",
-        "kind": "web",
-        "seeds": ["http://a.test/"],
-        "licence": "unknown",
-        "legal_basis": "t",
-    }
-    return SourceConfig.model_validate({**base, **over})
+from tests.test_crawler import source
 
 
 def run(

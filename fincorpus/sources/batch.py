@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -222,3 +222,27 @@ class RecordPass:
             [CrawlEvent(c.url, "skipped-limit", self.report.limit_hit, at=datetime.now(UTC).isoformat())],
         )
         self.done = True
+
+
+def run_records(
+    source: SourceConfig,
+    state: CrawlState,
+    pass_id: str,
+    archive: WarcArchive,
+    report: CrawlReport,
+    candidates: Iterable[Candidate],
+    *,
+    stop: threading.Event | None = None,
+    label: str = "record",
+) -> CrawlReport:
+    """A reader's whole run: the source's crawl lock, then every candidate through batches until the input ends,
+    the limit is reached or a stop is asked (:class:`CrawlStopped`). ``candidates`` is consumed under the lock."""
+    lock = state.crawl_lock(source.id)
+    try:
+        records = RecordPass(source, state, pass_id, archive, report, stop=stop, resumed_label=label)
+        for cand in candidates:
+            if not records.add(cand):
+                break
+        return records.finish()
+    finally:
+        lock.release()

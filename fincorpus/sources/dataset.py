@@ -18,7 +18,7 @@ from typing import Any
 
 from fincorpus.sources.archive import WarcArchive
 from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
-from fincorpus.sources.batch import BATCH_ROWS, Candidate, RecordPass
+from fincorpus.sources.batch import BATCH_ROWS, Candidate, run_records
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import DatasetConfig, SourceConfig
 
@@ -146,23 +146,18 @@ class DatasetReader:
         self.report = CrawlReport(source.id, pass_id)
 
     def run(self) -> CrawlReport:
-        lock = self.state.crawl_lock(self.source.id)
-        try:
-            records = RecordPass(
-                self.source,
-                self.state,
-                self.pass_id,
-                self.archive,
-                self.report,
-                stop=self.stop,
-                resumed_label="row",
-            )
-            for seq, raw in enumerate(iter_rows(self.cfg, self.base_dir, self.source.max_document_bytes), 1):
-                if not records.add(self._candidate(seq, raw)):
-                    break
-            return records.finish()
-        finally:
-            lock.release()
+        rows = iter_rows(self.cfg, self.base_dir, self.source.max_document_bytes)
+        candidates = (self._candidate(seq, raw) for seq, raw in enumerate(rows, 1))
+        return run_records(
+            self.source,
+            self.state,
+            self.pass_id,
+            self.archive,
+            self.report,
+            candidates,
+            stop=self.stop,
+            label="row",
+        )
 
     def _candidate(self, seq: int, raw: RawRow) -> Candidate:
         cfg = self.cfg

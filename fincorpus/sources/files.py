@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fincorpus.sources.archive import WarcArchive
 from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
-from fincorpus.sources.batch import Candidate, ReadFailed, RecordPass
+from fincorpus.sources.batch import Candidate, ReadFailed, run_records
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import SourceConfig
 
@@ -73,24 +73,18 @@ class FilesReader:
     def run(self) -> CrawlReport:
         if not self.root.is_dir():
             raise FileNotFoundError(f"source {self.source.id!r}: path {self.root} is not a folder")
-        lock = self.state.crawl_lock(self.source.id)
-        try:
-            root = self.root.resolve()
-            records = RecordPass(
-                self.source,
-                self.state,
-                self.pass_id,
-                self.archive,
-                self.report,
-                stop=self.stop,
-                resumed_label="file",
-            )
-            for seq, path in enumerate(walk_files(root), 1):
-                if not records.add(self._candidate(root, seq, path)):
-                    break
-            return records.finish()
-        finally:
-            lock.release()
+        root = self.root.resolve()
+        candidates = (self._candidate(root, seq, path) for seq, path in enumerate(walk_files(root), 1))
+        return run_records(
+            self.source,
+            self.state,
+            self.pass_id,
+            self.archive,
+            self.report,
+            candidates,
+            stop=self.stop,
+            label="file",
+        )
 
     def _candidate(self, root: Path, seq: int, path: Path) -> Candidate:
         rel = path.relative_to(root).as_posix()

@@ -23,7 +23,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from fincorpus.sources.archive import StoredRecord, WarcArchive, _what_failed
 from fincorpus.sources.base import CrawlEvent, CrawlReport
-from fincorpus.sources.batch import Candidate, RecordPass
+from fincorpus.sources.batch import Candidate, run_records
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import SourceConfig
 from fincorpus.sources.web import DOCUMENT_TYPES, media_type, normalize_url
@@ -163,26 +163,22 @@ class WarcFilesReader:
         return status == 200 and mtype in DOCUMENT_TYPES and self.source.allowed_url(url)
 
     def run(self) -> CrawlReport:
-        lock = self.state.crawl_lock(self.source.id)
-        try:
-            records = RecordPass(
-                self.source,
-                self.state,
-                self.pass_id,
-                self.archive,
-                self.report,
-                stop=self.stop,
-                resumed_label="record",
-            )
-            seq = 0
-            for path in self.files:
-                for rec in iter_foreign(path, self._wanted, self.source.max_document_bytes):
-                    seq += 1
-                    if not records.add(self._candidate(path, seq, rec)):
-                        return records.finish()
-            return records.finish()
-        finally:
-            lock.release()
+        return run_records(
+            self.source,
+            self.state,
+            self.pass_id,
+            self.archive,
+            self.report,
+            self._candidates(),
+            stop=self.stop,
+        )
+
+    def _candidates(self) -> Iterator[Candidate]:
+        seq = 0
+        for path in self.files:
+            for rec in iter_foreign(path, self._wanted, self.source.max_document_bytes):
+                seq += 1
+                yield self._candidate(path, seq, rec)
 
     def _candidate(self, path: Path, seq: int, rec: ForeignRecord | Damage) -> Candidate:
         if isinstance(rec, Damage):
