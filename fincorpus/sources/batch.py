@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fincorpus.sources.archive import StoredRecord, WarcArchive
 from fincorpus.sources.base import STOP, CrawlEvent, CrawlReport, CrawlStopped, ItemMeta
@@ -224,25 +225,55 @@ class RecordPass:
         self.done = True
 
 
-def run_records(
-    source: SourceConfig,
-    state: CrawlState,
-    pass_id: str,
-    archive: WarcArchive,
-    report: CrawlReport,
-    candidates: Iterable[Candidate],
-    *,
-    stop: threading.Event | None = None,
-    label: str = "record",
-) -> CrawlReport:
-    """A reader's whole run: the source's crawl lock, then every candidate through batches until the input ends,
-    the limit is reached or a stop is asked (:class:`CrawlStopped`). ``candidates`` is consumed under the lock."""
-    lock = state.crawl_lock(source.id)
-    try:
-        records = RecordPass(source, state, pass_id, archive, report, stop=stop, resumed_label=label)
-        for cand in candidates:
-            if not records.add(cand):
-                break
-        return records.finish()
-    finally:
-        lock.release()
+class RecordReader:
+    """What the files, warc and dataset readers share: the pass's WARC segment, the report, and ``_run``."""
+
+    label = "record"
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        home: Path,
+        state: CrawlState,
+        pass_id: str,
+        base_dir: Path,
+        *,
+        resumed: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.source = source
+        self.state = state
+        self.pass_id = pass_id
+        self.base_dir = base_dir
+        self.resumed = resumed
+        self.stop = stop
+        self._prepare()  # input checks come before the segment is counted
+        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
+        self.report = CrawlReport(source.id, pass_id)
+
+    def _prepare(self) -> None:
+        """Locate the input; a reader whose input is missing fails here, with a clear error."""
+
+    def _run(self, candidates: Iterable[Candidate]) -> CrawlReport:
+        """The source's crawl lock, then every candidate through batches until the input ends, the limit is
+        reached or a stop is asked (:class:`CrawlStopped`). ``candidates`` is consumed under the lock."""
+        lock = self.state.crawl_lock(self.source.id)
+        try:
+            records = RecordPass(
+                self.source,
+                self.state,
+                self.pass_id,
+                self.archive,
+                self.report,
+                stop=self.stop,
+                resumed_label=self.label,
+            )
+            for cand in candidates:
+                if not records.add(cand):
+                    break
+            return records.finish()
+        finally:
+            lock.release()
+
+    def close(self) -> None:
+        self.archive.close()

@@ -9,18 +9,15 @@ pass, ``max_pages`` counts new or changed rows, and a pass the limit stopped is 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fincorpus.sources.archive import WarcArchive
 from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
-from fincorpus.sources.batch import BATCH_ROWS, Candidate, run_records
-from fincorpus.sources.frontier import CrawlState
-from fincorpus.sources.registry import DatasetConfig, SourceConfig
+from fincorpus.sources.batch import BATCH_ROWS, Candidate, RecordReader
+from fincorpus.sources.registry import DatasetConfig
 
 RECORD_TYPE = "application/x-fincorpus-record+json"
 _READ_CHUNK = 1 << 20
@@ -124,40 +121,17 @@ def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime | date) else v
 
 
-class DatasetReader:
-    def __init__(
-        self,
-        source: SourceConfig,
-        home: Path,
-        state: CrawlState,
-        pass_id: str,
-        base_dir: Path,
-        *,
-        stop: threading.Event | None = None,
-    ) -> None:
-        assert source.dataset is not None
-        self.source = source
-        self.cfg = source.dataset
-        self.state = state
-        self.pass_id = pass_id
-        self.base_dir = base_dir
-        self.stop = stop
-        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
-        self.report = CrawlReport(source.id, pass_id)
+class DatasetReader(RecordReader):
+    label = "row"
+
+    @property
+    def cfg(self) -> DatasetConfig:
+        assert self.source.dataset is not None
+        return self.source.dataset
 
     def run(self) -> CrawlReport:
         rows = iter_rows(self.cfg, self.base_dir, self.source.max_document_bytes)
-        candidates = (self._candidate(seq, raw) for seq, raw in enumerate(rows, 1))
-        return run_records(
-            self.source,
-            self.state,
-            self.pass_id,
-            self.archive,
-            self.report,
-            candidates,
-            stop=self.stop,
-            label="row",
-        )
+        return self._run(self._candidate(seq, raw) for seq, raw in enumerate(rows, 1))
 
     def _candidate(self, seq: int, raw: RawRow) -> Candidate:
         cfg = self.cfg
@@ -191,6 +165,3 @@ class DatasetReader:
         return Candidate(
             url, seq, "dataset", RECORD_TYPE, len(body), body=body, item=item, detail="dataset row"
         )
-
-    def close(self) -> None:
-        self.archive.close()

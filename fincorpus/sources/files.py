@@ -10,15 +10,11 @@ percent-encoded in the ``file://`` URL), and one larger than ``max_document_byte
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from fincorpus.sources.archive import WarcArchive
 from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
-from fincorpus.sources.batch import Candidate, ReadFailed, run_records
-from fincorpus.sources.frontier import CrawlState
-from fincorpus.sources.registry import SourceConfig
+from fincorpus.sources.batch import Candidate, ReadFailed, RecordReader
 
 FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain", ".pdf": "application/pdf"}
 
@@ -48,43 +44,18 @@ def read_capped(path: Path, limit: int) -> bytes:
         raise ReadFailed(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-class FilesReader:
-    def __init__(
-        self,
-        source: SourceConfig,
-        home: Path,
-        state: CrawlState,
-        pass_id: str,
-        base_dir: Path,
-        *,
-        resumed: bool = False,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.source = source
-        self.state = state
-        self.pass_id = pass_id
-        self.resumed = resumed
-        self.stop = stop
-        root = Path(source.path or "")
-        self.root = root if root.is_absolute() else (base_dir / root)
-        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
-        self.report = CrawlReport(source.id, pass_id)
+class FilesReader(RecordReader):
+    label = "file"
+
+    def _prepare(self) -> None:
+        root = Path(self.source.path or "")
+        self.root = root if root.is_absolute() else (self.base_dir / root)
 
     def run(self) -> CrawlReport:
         if not self.root.is_dir():
             raise FileNotFoundError(f"source {self.source.id!r}: path {self.root} is not a folder")
         root = self.root.resolve()
-        candidates = (self._candidate(root, seq, path) for seq, path in enumerate(walk_files(root), 1))
-        return run_records(
-            self.source,
-            self.state,
-            self.pass_id,
-            self.archive,
-            self.report,
-            candidates,
-            stop=self.stop,
-            label="file",
-        )
+        return self._run(self._candidate(root, seq, path) for seq, path in enumerate(walk_files(root), 1))
 
     def _candidate(self, root: Path, seq: int, path: Path) -> Candidate:
         rel = path.relative_to(root).as_posix()
@@ -123,6 +94,3 @@ class FilesReader:
             item=item,
             detail=ctype,
         )
-
-    def close(self) -> None:
-        self.archive.close()

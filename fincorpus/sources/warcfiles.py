@@ -10,7 +10,6 @@ record. robots.txt cannot be re-checked for captures made by someone else: the s
 from __future__ import annotations
 
 import glob
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,11 +20,9 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from fincorpus.sources.archive import StoredRecord, WarcArchive, _what_failed
+from fincorpus.sources.archive import StoredRecord, _what_failed
 from fincorpus.sources.base import CrawlEvent, CrawlReport
-from fincorpus.sources.batch import Candidate, run_records
-from fincorpus.sources.frontier import CrawlState
-from fincorpus.sources.registry import SourceConfig
+from fincorpus.sources.batch import Candidate, RecordReader
 from fincorpus.sources.web import DOCUMENT_TYPES, media_type, normalize_url
 
 _DAMAGE = (ArchiveLoadFailed, zlib.error, EOFError, ValueError, KeyError, IndexError)
@@ -140,38 +137,15 @@ def _read(it: ArchiveIterator, record: Any, wanted: Any, max_bytes: int) -> Fore
     )
 
 
-class WarcFilesReader:
-    def __init__(
-        self,
-        source: SourceConfig,
-        home: Path,
-        state: CrawlState,
-        pass_id: str,
-        base_dir: Path,
-        *,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.source = source
-        self.state = state
-        self.pass_id = pass_id
-        self.stop = stop
-        self.files = resolve_paths(source.paths, base_dir)
-        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
-        self.report = CrawlReport(source.id, pass_id)
+class WarcFilesReader(RecordReader):
+    def _prepare(self) -> None:
+        self.files = resolve_paths(self.source.paths, self.base_dir)
 
     def _wanted(self, url: str, status: int, mtype: str) -> bool:
         return status == 200 and mtype in DOCUMENT_TYPES and self.source.allowed_url(url)
 
     def run(self) -> CrawlReport:
-        return run_records(
-            self.source,
-            self.state,
-            self.pass_id,
-            self.archive,
-            self.report,
-            self._candidates(),
-            stop=self.stop,
-        )
+        return self._run(self._candidates())
 
     def _candidates(self) -> Iterator[Candidate]:
         seq = 0
@@ -233,6 +207,3 @@ class WarcFilesReader:
             detail=f"{rec.mtype} from {origin}",
             store=store,
         )
-
-    def close(self) -> None:
-        self.archive.close()
