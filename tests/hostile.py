@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -115,3 +116,58 @@ def start() -> tuple[ThreadingHTTPServer, str]:
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def flate_bomb_pdf(path: Path, inflated_bytes: int, level: int = 9) -> int:
+    """Write a one-page PDF whose content stream inflates to ``inflated_bytes`` of spaces; returns the file size.
+
+    Streamed: neither the inflated nor the compressed stream is held in memory. 2 GiB inflate from ~2 MB.
+    """
+    import zlib
+
+    chunk = b" " * (1 << 20)
+    gz = zlib.compressobj(level)
+    with open(path, "wb") as fh:
+        offsets: list[int] = []
+
+        def obj(body: bytes) -> None:
+            offsets.append(fh.tell())
+            fh.write(body)
+
+        fh.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        obj(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
+        obj(b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n")
+        obj(
+            b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << >> >>\nendobj\n"
+        )
+        offsets.append(fh.tell())
+        fh.write(b"4 0 obj\n<< /Length 5 0 R /Filter /FlateDecode >>\nstream\n")
+        start = fh.tell()
+        left = inflated_bytes
+        while left > 0:
+            n = min(left, len(chunk))
+            fh.write(gz.compress(chunk[:n]))
+            left -= n
+        fh.write(gz.flush())
+        length = fh.tell() - start
+        fh.write(b"\nendstream\nendobj\n")
+        obj(f"5 0 obj\n{length}\nendobj\n".encode())
+        xref = fh.tell()
+        fh.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
+        for off in offsets:
+            fh.write(f"{off:010d} 00000 n \n".encode())
+        fh.write(f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+        return fh.tell()
+
+
+def many_links_page(path: Path, links: int) -> int:
+    """An HTML page with ``links`` distinct anchors (written in chunks); returns its size."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("<html><head><title>links</title></head><body>\n")
+        for start in range(0, links, 10_000):
+            fh.write(
+                "".join(f'<a href="/p/{i}.html">{i}</a>\n' for i in range(start, min(start + 10_000, links)))
+            )
+        fh.write("</body></html>\n")
+    return path.stat().st_size

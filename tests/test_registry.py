@@ -95,7 +95,7 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
 def test_missing_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(SourcesError, match="no such file"):
         load_sources(tmp_path / "nope.yaml")
-    with pytest.raises(SourcesError, match="not valid UTF-8 YAML"):
+    with pytest.raises(SourcesError, match=r"line 1, column 19: YAML syntax error"):
         load_sources(write(tmp_path, "sources: [unclosed"))
     with pytest.raises(SourcesError, match="'sources:' list"):
         load_sources(write(tmp_path, "just: a mapping"))
@@ -150,3 +150,37 @@ def test_cleaning_settings_per_source_and_type(tmp_path: Path) -> None:
     assert sf.quality.thresholds("official").min_chars == 80  # the common limit applies to every type ...
     report = sf.quality.thresholds("report")
     assert report.min_chars == 20 and report.min_punct_end_share == 0.3  # ... unless a type sets its own
+
+
+def test_yaml_syntax_errors_give_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('deny: ["/search/"]', 'deny: ["/search/"\n    max_pages: 10'))
+    with pytest.raises(SourcesError) as exc:
+        load_sources(path)
+    msg = str(exc.value)
+    assert "line 14, column 5: YAML syntax error" in msg and "flow sequence at line 13, column 11" in msg
+    assert "not valid UTF-8" not in msg and "\n" not in msg
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(GOOD.replace("金融监管示例站", "caf\xe9").encode("latin-1"))
+    with pytest.raises(SourcesError, match=r"line 7: not valid UTF-8 \(byte 0xe9"):
+        load_sources(bad)
+
+
+def test_unknown_key_suggests_the_nearest_and_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    allow:", "    alow:").replace("  proxy:", "  proxi:"))
+    with pytest.raises(SourcesError) as exc:
+        load_sources(path)
+    msg = str(exc.value)
+    assert "line 12, source 'regulator', field 'alow': unknown key; did you mean 'allow'?" in msg
+    assert "line 4, field 'crawler.proxi': unknown key; did you mean 'proxy'?" in msg
+
+
+def test_unanchored_allow_patterns_are_warned_about(tmp_path: Path) -> None:
+    sf = load_sources(
+        write(
+            tmp_path, GOOD.replace('allow: ["^http://regulator\\\\.test/"]', 'allow: ["regulator\\\\.test"]')
+        )
+    )
+    src = sf.get("regulator")
+    assert src.allowed_url("http://evil.example/?next=regulator.test")  # why it matters
+    assert [w for w in sf.warnings() if "'regulator\\\\.test' is not anchored" in w]
+    assert load_sources(write(tmp_path, GOOD)).warnings() == []

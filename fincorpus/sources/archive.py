@@ -1,29 +1,40 @@
 """Raw capture: every response is written to a WARC file before anything else looks at it.
 
 A document's ``raw_ref`` is ``<path relative to FINCORPUS_HOME>#<byte offset>`` of its WARC response (or
-resource) record. Records are gzip members of their own, so a reader seeks straight to one record.
+resource) record. Records are gzip members of their own, so a reader seeks straight to one record, and a damaged
+record is reported (file, offset, what failed) without hiding the records around it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+try:  # ISA-L deflate: 3x faster than zlib for small records (see WarcArchive.write_resources)
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - a missing optional wheel only costs speed
+    _isal_zlib = None
+
 # Hop-by-hop framing the client has already undone: storing it would make readers decode twice.
 _FRAMING_HEADERS = {"transfer-encoding"}
+_UNSAFE_URI = re.compile(r"[\x00-\x20\x7f]")
 
 
 class RawRefError(ValueError):
-    """A raw_ref does not point at a readable WARC record."""
+    """A raw_ref does not point at a readable WARC record; the message names file, offset and what failed."""
 
 
 @dataclass(frozen=True)
@@ -33,23 +44,47 @@ class StoredRecord:
     raw_sha256: str
 
 
+@lru_cache(maxsize=64)
 def _warc_date(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def warc_safe_uri(url: str) -> str:
+    """A URI that cannot break the record's header block: spaces and control characters percent-encoded."""
+    return _UNSAFE_URI.sub(lambda m: f"%{ord(m.group(0)):02X}", url)
+
+
 class WarcArchive:
-    """Append-only WARC file for one (run, source); safe to reopen for appending after a crash."""
+    """Append-only WARC file for one (run, source); safe to reopen for appending after a crash.
+
+    The file is created on the first write, so a crawler that gives up before storing anything (another process
+    holds the source) leaves no empty segment behind.
+    """
 
     def __init__(self, home: Path, relpath: str) -> None:
         self.home = home
         self.relpath = relpath
-        path = home / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: BinaryIO = open(path, "ab")  # noqa: SIM115 - held open for the archive's lifetime
-        self._writer = WARCWriter(self._fh, gzip=True, warc_version="WARC/1.1")
+        self.path = home / relpath
+        self._fh: BinaryIO | None = None
+        self._offset = 0
+
+    def _file(self) -> BinaryIO:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab")  # noqa: SIM115 - held open for the archive's lifetime
+            self._fh.seek(0, io.SEEK_END)
+            self._offset = self._fh.tell()
+        return self._fh
+
+    def flush(self) -> None:
+        """Hand buffered records to the OS; batch readers call this before committing the batch's raw_refs."""
+        if self._fh is not None:
+            self._fh.flush()
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def __enter__(self) -> WarcArchive:
         return self
@@ -57,12 +92,19 @@ class WarcArchive:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, record) -> int:  # type: ignore[no-untyped-def]
-        self._fh.seek(0, io.SEEK_END)
-        offset = self._fh.tell()
-        self._writer.write_record(record)
-        self._fh.flush()
+    def _append(self, member: bytes, flush: bool) -> int:
+        fh = self._file()
+        offset = self._offset
+        fh.write(member)
+        self._offset += len(member)
+        if flush:
+            fh.flush()
         return offset
+
+    def _write(self, record) -> int:  # type: ignore[no-untyped-def]
+        buf = io.BytesIO()
+        WARCWriter(buf, gzip=True, warc_version="WARC/1.1").write_record(record)
+        return self._append(buf.getvalue(), flush=True)
 
     def write_exchange(
         self,
@@ -78,7 +120,9 @@ class WarcArchive:
         method: str = "GET",
     ) -> StoredRecord:
         """Store a request/response pair; ``wire_body`` is the body as sent (still content-encoded)."""
+        writer = WARCWriter(io.BytesIO(), gzip=True, warc_version="WARC/1.1")
         date = _warc_date(fetched_at)
+        url = warc_safe_uri(url)
         path = url.split("://", 1)[-1].partition("/")[2]
         req_headers = StatusAndHeaders(f"{method} /{path} HTTP/1.1", request_headers, is_http_request=True)
         resp_headers = StatusAndHeaders(
@@ -87,7 +131,7 @@ class WarcArchive:
             protocol="HTTP/1.1",
         )
         resp_id = f"<urn:uuid:{uuid.uuid4()}>"
-        response = self._writer.create_warc_record(
+        response = writer.create_warc_record(
             url,
             "response",
             payload=io.BytesIO(wire_body),
@@ -95,7 +139,7 @@ class WarcArchive:
             http_headers=resp_headers,
             warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": resp_id},
         )
-        request = self._writer.create_warc_record(
+        request = writer.create_warc_record(
             url,
             "request",
             payload=io.BytesIO(b""),
@@ -108,20 +152,56 @@ class WarcArchive:
         return StoredRecord(f"{self.relpath}#{offset}", resp_id, hashlib.sha256(decoded_body).hexdigest())
 
     def write_resource(
-        self, *, url: str, fetched_at: datetime, content_type: str, body: bytes
+        self, *, url: str, fetched_at: datetime, content_type: str, body: bytes, flush: bool = True
     ) -> StoredRecord:
-        """Store a file read from disk (files connector) as a WARC resource record."""
-        rec_id = f"<urn:uuid:{uuid.uuid4()}>"
-        record = self._writer.create_warc_record(
-            url,
-            "resource",
-            payload=io.BytesIO(body),
-            length=len(body),
-            warc_content_type=content_type,
-            warc_headers_dict={"WARC-Date": _warc_date(fetched_at), "WARC-Record-ID": rec_id},
-        )
-        offset = self._write(record)
-        return StoredRecord(f"{self.relpath}#{offset}", rec_id, hashlib.sha256(body).hexdigest())
+        """Store a file, a dataset row or a copied record as a WARC resource record (its own gzip member)."""
+        return self.write_resources([(url, fetched_at, content_type, body)], flush=flush)[0]
+
+    def write_resources(
+        self, items: list[tuple[str, datetime, str, bytes]], *, flush: bool = True
+    ) -> list[StoredRecord]:
+        """Store (url, fetched_at, content_type, body) resource records, in order.
+
+        Written directly rather than through warcio's record builder, which costs ~260 us per record (header
+        objects, pure-Python base32 digests). The digests are sha256 in base16, which warcio verifies on reading.
+        Deflate is then the main cost: zlib level 6 takes ~77 us for a 1.7 KB row on the 2-core test machine,
+        ISA-L (``isal``) level 1 ~26 us for output 4% larger; any gzip reader reads either. ``flush=False``
+        leaves the records in the file buffer until :meth:`flush` (batch readers commit hundreds at a time).
+        """
+        out = []
+        for item in items:
+            member, rec_id, sha = _resource_member(*item)
+            offset = self._append(member, flush=False)
+            out.append(StoredRecord(f"{self.relpath}#{offset}", rec_id, sha))
+        if flush:
+            self.flush()
+        return out
+
+
+def _gzip_member(data: bytes) -> bytes:
+    if _isal_zlib is not None:
+        return _isal_zlib.compress(data, 1, wbits=31)
+    return zlib.compress(data, 6, wbits=31)
+
+
+def _resource_member(
+    url: str, fetched_at: datetime, content_type: str, body: bytes
+) -> tuple[bytes, str, str]:
+    """One gzip member holding one WARC resource record: (member bytes, record id, sha256 of the body)."""
+    rec_id = f"<urn:uuid:{uuid.uuid4()}>"
+    sha = hashlib.sha256(body).hexdigest()
+    head = (
+        "WARC/1.1\r\n"
+        "WARC-Type: resource\r\n"
+        f"WARC-Record-ID: {rec_id}\r\n"
+        f"WARC-Target-URI: {warc_safe_uri(url)}\r\n"
+        f"WARC-Date: {_warc_date(fetched_at)}\r\n"
+        f"WARC-Block-Digest: sha256:{sha}\r\n"
+        f"WARC-Payload-Digest: sha256:{sha}\r\n"
+        f"Content-Type: {_UNSAFE_URI.sub(' ', content_type).strip()}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return _gzip_member(head + body + b"\r\n\r\n"), rec_id, sha
 
 
 @dataclass(frozen=True)
@@ -134,8 +214,34 @@ class RawRecord:
     body: bytes
 
 
+def _printable(text: str, limit: int = 160) -> str:
+    """An exception's text fit for one line of an error message: no binary, no newlines, bounded."""
+    text = "".join(ch if ch.isprintable() and ord(ch) < 0x3000 else "?" for ch in text.replace("\n", " "))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _what_failed(exc: BaseException) -> str:
+    if isinstance(exc, zlib.error):
+        return f"gzip data is damaged (zlib: {_printable(str(exc))})"
+    if isinstance(exc, EOFError):
+        return "the file ends inside the record (truncated)"
+    if isinstance(exc, ArchiveLoadFailed):
+        msg = str(exc)
+        if "digest" in msg:
+            return f"the record's bytes do not match its digest ({_printable(msg.split(':')[0])})"
+        if "Unknown archive format" in msg or "first line" in msg:
+            return "no WARC record header at this offset (damaged header or wrong offset)"
+        return f"not a readable WARC record ({_printable(msg)})"
+    return f"not a readable WARC record ({type(exc).__name__}: {_printable(str(exc))})"
+
+
 def read_raw(home: Path, raw_ref: str) -> RawRecord:
-    """Open the record a raw_ref points at; the body is content-decoded, as hashed into raw_sha256."""
+    """Open the record a raw_ref points at; the body is content-decoded, as hashed into raw_sha256.
+
+    Digests are checked, so a flipped byte is an error here rather than different text later. Every failure is
+    one :class:`RawRefError` naming the WARC file, the offset and what failed; the caller goes on with other
+    records.
+    """
     relpath, sep, offset = raw_ref.rpartition("#")
     if not sep or not offset.isdigit():
         raise RawRefError(f"raw_ref {raw_ref!r} is not of the form <warc path>#<offset>")
@@ -144,22 +250,29 @@ def read_raw(home: Path, raw_ref: str) -> RawRecord:
         raise RawRefError(f"raw_ref {raw_ref!r} points outside FINCORPUS_HOME")
     if not path.is_file():
         raise RawRefError(f"raw_ref {raw_ref!r}: WARC file {path} is missing")
-    with open(path, "rb") as fh:
-        fh.seek(int(offset))
-        try:
-            record = next(iter(ArchiveIterator(fh)))
-        except StopIteration:
-            raise RawRefError(f"raw_ref {raw_ref!r}: no WARC record at that offset") from None
-        headers: dict[str, str] = {}
-        status = None
-        if record.http_headers is not None and record.rec_type == "response":
-            headers = {k.lower(): v for k, v in record.http_headers.headers}
-            status = int(record.http_headers.get_statuscode() or 0)
-        return RawRecord(
-            url=record.rec_headers.get_header("WARC-Target-URI"),
-            record_id=record.rec_headers.get_header("WARC-Record-ID"),
-            record_type=record.rec_type,
-            status=status,
-            headers=headers,
-            body=record.content_stream().read(),
-        )
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(int(offset))
+            try:
+                record = next(iter(ArchiveIterator(fh, check_digests="raise")))
+            except StopIteration:
+                raise RawRefError(
+                    f"WARC file {relpath}, offset {offset}: no WARC record at that offset (past the end of the file)"
+                ) from None
+            headers: dict[str, str] = {}
+            status = None
+            if record.http_headers is not None and record.rec_type == "response":
+                headers = {k.lower(): v for k, v in record.http_headers.headers}
+                status = int(record.http_headers.get_statuscode() or 0)
+            return RawRecord(
+                url=record.rec_headers.get_header("WARC-Target-URI"),
+                record_id=record.rec_headers.get_header("WARC-Record-ID"),
+                record_type=record.rec_type,
+                status=status,
+                headers=headers,
+                body=record.content_stream().read(),
+            )
+    except RawRefError:
+        raise
+    except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, KeyError, IndexError, OSError) as exc:
+        raise RawRefError(f"WARC file {relpath}, offset {offset}: {_what_failed(exc)}") from None

@@ -1,113 +1,96 @@
 """Local folders of HTML, text and PDF files, archived like fetched pages so provenance stays uniform.
 
 Files go through the same crawl state as web pages: a file whose bytes did not change since the last pass creates
-no new version, and an interrupted pass resumes with the files it had not committed yet.
+no new version, and an interrupted pass resumes with the files it had not committed yet. The folder is walked in
+sorted order without following symlinked folders; a symlinked file is taken only if it points inside the folder.
+A file is found by its path, never by its URL (names such as ``年报 2024.txt`` or ``percent%41.txt`` are
+percent-encoded in the ``file://`` URL), and one larger than ``max_document_bytes`` is skipped unread.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from fincorpus.sources.archive import WarcArchive
-from fincorpus.sources.base import CrawlEvent, ItemMeta
-from fincorpus.sources.frontier import Completion, CrawlState, QueueItem, stored_version
-from fincorpus.sources.registry import SourceConfig
+from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
+from fincorpus.sources.batch import Candidate, ReadFailed, RecordReader
 
 FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain", ".pdf": "application/pdf"}
 
 
-class FilesReader:
-    def __init__(
-        self,
-        source: SourceConfig,
-        home: Path,
-        state: CrawlState,
-        pass_id: str,
-        base_dir: Path,
-        *,
-        resumed: bool = False,
-    ) -> None:
-        self.source = source
-        self.state = state
-        self.pass_id = pass_id
-        self.resumed = resumed
-        root = Path(source.path or "")
-        self.root = root if root.is_absolute() else (base_dir / root)
-        self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every entry under ``root`` that is a file or a symlink to one, in sorted order, streamed folder by folder."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for d in dirnames:
+            if (base / d).is_symlink():
+                yield base / d  # reported (not followed) by the reader
+        for name in sorted(filenames):
+            yield base / name
 
-    def run(self) -> None:
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file, opened without following a symlink swapped in since."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ReadFailed(f"cannot open {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise ReadFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+class FilesReader(RecordReader):
+    label = "file"
+
+    def _prepare(self) -> None:
+        root = Path(self.source.path or "")
+        self.root = root if root.is_absolute() else (self.base_dir / root)
+
+    def run(self) -> CrawlReport:
         if not self.root.is_dir():
             raise FileNotFoundError(f"source {self.source.id!r}: path {self.root} is not a folder")
-        files = sorted(p for p in self.root.rglob("*") if p.is_file())  # idempotent, see WebCrawler.run
-        if files:
-            self.state.enqueue(
-                self.pass_id,
-                [
-                    (f.resolve().as_uri(), 0, "file", {"native_id": f.relative_to(self.root).as_posix()})
-                    for f in files
-                ],
-            )
-        count = self.state.documents_done(self.pass_id)
-        while (item := self.state.next_item(self.pass_id)) is not None:
-            self.state.complete(self.pass_id, self.source.id, item, self._handle(item, count))
-            count += 1
+        root = self.root.resolve()
+        return self._run(self._candidate(root, seq, path) for seq, path in enumerate(walk_files(root), 1))
 
-    def _handle(self, item: QueueItem, count: int) -> Completion:
-        now = datetime.now(UTC)
-        path = Path(item.url.removeprefix("file://"))
-        ctype = FILE_TYPES.get(path.suffix.lower())
-        if ctype is None:
-            return Completion(
-                "not-document",
-                [],
-                [
-                    CrawlEvent(
-                        item.url, "not-document", f"unsupported file type {path.suffix!r}", at=now.isoformat()
-                    )
-                ],
-            )
-        if count >= self.source.max_pages:
-            return Completion(
-                "skipped-limit",
-                [],
-                [
-                    CrawlEvent(
-                        item.url, "skipped-limit", f"max_pages={self.source.max_pages}", at=now.isoformat()
-                    )
-                ],
-            )
+    def _candidate(self, root: Path, seq: int, path: Path) -> Candidate:
+        rel = path.relative_to(root).as_posix()
+        url = path.as_uri()
+        ctype = FILE_TYPES.get(path.suffix.lower(), "")
+        item = ItemMeta(native_id=rel)
+
+        def early(outcome: str, detail: str) -> Candidate:
+            return Candidate(url, seq, "file", ctype, 0, item=item, early=CrawlEvent(url, outcome, detail))
+
+        target = path
+        if path.is_symlink():
+            target = path.resolve()
+            if root not in target.parents:
+                return early("skipped-outside", f"{rel}: symlink to {target}, outside the folder; not read")
+            if target.is_dir():
+                return early(
+                    "skipped-outside", f"{rel}: symlinked folder, not followed (its target is walked)"
+                )
+        if not ctype:
+            return early("not-document", f"unsupported file type {path.suffix!r}")
         try:
-            body = path.read_bytes()
+            size = target.stat().st_size
         except OSError as exc:
-            return Completion("error", [], [CrawlEvent(item.url, "error", str(exc), at=now.isoformat())])
-        memory = self.state.page(self.source.id, item.url)
-        if memory is not None and memory.raw_sha256 == hashlib.sha256(body).hexdigest():
-            return Completion(
-                "unchanged",
-                [],
-                [
-                    CrawlEvent(
-                        item.url, "unchanged", "file bytes equal the stored version", at=now.isoformat()
-                    )
-                ],
-                page=memory,
-            )
-        rec = self.archive.write_resource(url=item.url, fetched_at=now, content_type=ctype, body=body)
-        event = CrawlEvent(item.url, "fetched", ctype, None, now.isoformat(), {"raw_ref": rec.raw_ref})
-        return stored_version(
-            source_id=self.source.id,
-            url=item.url,
-            content_type=ctype,
-            headers={"content-type": ctype},
-            fetched_at=now,
-            record=rec,
-            via="file",
-            memory=memory,
-            event=event,
-            item=ItemMeta(native_id=item.meta.get("native_id")),
+            return early("error", f"cannot stat {rel}: {exc.strerror or exc}")
+        limit = self.source.max_document_bytes
+        if size > limit:
+            return early("skipped-size", f"{rel}: {size:,} bytes > max_document_bytes={limit:,}; not read")
+        return Candidate(
+            url,
+            seq,
+            "file",
+            ctype,
+            size,
+            load=lambda: read_capped(target, limit),
+            item=item,
+            detail=ctype,
         )
-
-    def close(self) -> None:
-        self.archive.close()

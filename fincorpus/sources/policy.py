@@ -67,6 +67,7 @@ class HostRules:
     robots_allow_all: bool  # used when robots is None: True for 4xx, False for 5xx/unreachable
     robots_sha256: str
     tdm: list[TdmRule] = field(default_factory=list)
+    refused: str | None = None  # the network guard refused the host (why): nothing of it is requested
 
 
 class HostPolicy:
@@ -76,6 +77,10 @@ class HostPolicy:
 
     def known(self, host: str) -> bool:
         return host in self._hosts
+
+    def refused(self, host: str) -> bool:
+        r = self._hosts.get(host)
+        return bool(r and r.refused)
 
     def set_rules(self, host: str, rules: HostRules) -> None:
         self._hosts[host] = rules
@@ -91,6 +96,8 @@ class HostPolicy:
 
     def allowed(self, url: str) -> tuple[bool, str]:
         r = self._hosts[host_of(url)]
+        if r.refused:
+            return False, r.refused
         if r.robots is None:
             state = "absent (4xx)" if r.robots_allow_all else "unreachable or 5xx: everything disallowed"
             return r.robots_allow_all, f"robots.txt {state}"

@@ -6,13 +6,17 @@ reaches the crawler or the catalog.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import logging
 import re
+import types
+import typing
 from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -38,6 +42,9 @@ class CrawlerConfig(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_seconds_per_request: Annotated[float, Field(gt=0)] = 120.0  # also stops endless or trickling bodies
     max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000  # on the wire and after decompression
+    # RFC 9309 2.5: a crawler may stop reading robots.txt after 500 KiB; the rest is ignored (and logged).
+    max_robots_bytes: Annotated[int, Field(ge=512_000)] = 512_000
+    max_links_per_page: Annotated[int, Field(gt=0)] = 5000  # links queued from one page; the rest is logged as cut
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for 5xx, 429, timeouts and broken connections
     backoff_seconds: Annotated[float, Field(ge=0)] = (
@@ -264,8 +271,16 @@ class SourceConfig(_Strict):
     headers: dict[str, str] = {}  # extra request headers, e.g. a Referer some disclosure sites require
     allow: list[str] = []
     deny: list[str] = []
-    max_pages: Annotated[int, Field(gt=0)] = 2000
+    max_pages: Annotated[int, Field(gt=0)] = 2000  # new or changed documents per pass (unchanged ones are free)
     max_depth: Annotated[int, Field(ge=0)] = 20
+    # URLs one pass may queue (default 20 x max_pages, at least 10,000): a page or sitemap listing a million
+    # URLs cannot grow the frontier without bound. What is cut is logged.
+    max_queued: Annotated[int, Field(gt=0)] | None = None
+    # Files, foreign WARC records and dataset rows larger than this are skipped with a record saying so.
+    max_document_bytes: Annotated[int, Field(gt=0)] = 50_000_000
+    # Loopback, private (RFC 1918, ULA), link-local and other non-public addresses are refused for every seed,
+    # link and redirect, after DNS resolution, unless a source is an intranet source (or a test) and says so.
+    allow_private_network: bool = False
     path: str | None = None  # files: a folder of .html/.htm/.txt/.pdf files
     paths: list[str] = []  # warc: WARC/WARC.gz files or glob patterns, relative to the sources file
     dataset: DatasetConfig | None = None  # dataset: where the rows are and which column is what
@@ -348,6 +363,22 @@ class SourceConfig(_Strict):
             return "report"
         return self.doc_type
 
+    @property
+    def queue_limit(self) -> int:
+        return self.max_queued if self.max_queued is not None else max(20 * self.max_pages, 10_000)
+
+    def warnings(self) -> list[str]:
+        """Legal but risky settings, for ``sources check`` and the start of an ingest."""
+        out = []
+        for p in self.allow:
+            if not p.startswith(("^", "\\A")):
+                out.append(
+                    f"source {self.id!r}: allow pattern {p!r} is not anchored, so it matches anywhere in a URL "
+                    "(a query string or another host's path); start it with ^ and the scheme and host, "
+                    "e.g. '^https?://www\\.example\\.cn/'"
+                )
+        return out
+
     def allowed_url(self, url: str) -> bool:
         """Deny wins over allow; no allow patterns means every URL on the seed hosts."""
         if any(re.search(p, url) for p in self.deny):
@@ -397,6 +428,9 @@ class SourcesFile(_Strict):
         """Contracts by id, the form :func:`fincorpus.licensing.decide_licence` takes."""
         return {c.id: c for c in self.contracts}
 
+    def warnings(self) -> list[str]:
+        return [w for s in self.sources for w in s.warnings()]
+
     def get(self, source_id: str) -> SourceConfig:
         for s in self.sources:
             if s.id == source_id:
@@ -416,6 +450,9 @@ class SourcesFile(_Strict):
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+log = logging.getLogger("fincorpus.sources")
+
+
 def _location(err: dict, raw: dict) -> str:
     loc = list(err["loc"])
     if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
@@ -428,22 +465,107 @@ def _location(err: dict, raw: dict) -> str:
     return "field " + repr(".".join(str(x) for x in loc)) if loc else "top level"
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[SourceConfig]`` or ``JsonApiConfig | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType, Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def known_keys(loc: tuple[Any, ...] | list[Any]) -> list[str] | None:
+    """The keys allowed in the mapping at ``loc`` (a pydantic error location without its last part)."""
+    model: type[BaseModel] = SourcesFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        sub = _model_in(info.annotation) if info is not None else None
+        if sub is None:
+            return None
+        model = sub
+    return [name for name in model.model_fields if not (model is SourcesFile and name == "path")]
+
+
+def _suggestion(err: dict) -> str:
+    loc = list(err["loc"])
+    keys = known_keys(loc[:-1]) if loc else None
+    if not keys:
+        return "unknown key"
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; known: {', '.join(keys)}"
+
+
+def _line_of(root: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location (the key itself for a mapping entry)."""
+    node = root
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if getattr(key, "value", None) == part:
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _yaml_error(p: Path, exc: yaml.YAMLError) -> SourcesError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    cmark = getattr(exc, "context_mark", None)
+    extra = ""
+    if context and cmark is not None and cmark is not mark:
+        extra = f" ({context} at line {cmark.line + 1}, column {cmark.column + 1})"
+    elif context:
+        extra = f" ({context})"
+    return SourcesError(f"{p}: {where}YAML syntax error: {problem}{extra}; fix the file and run `sources check` again")
+
+
 def load_sources(path: str | Path) -> SourcesFile:
-    """Read and validate a sources file; raise SourcesError with file, source and field on any problem."""
+    """Read and validate a sources file; raise SourcesError with file, line, source and field on any problem."""
     p = Path(path)
     if not p.is_file():
         raise SourcesError(f"{p}: no such file; pass --sources with the path of a sources YAML file")
+    data = p.read_bytes()
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SourcesError(f"{p}: not valid UTF-8 YAML: {str(exc).splitlines()[0]}") from exc
+        text_ = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourcesError(
+            f"{p}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.safe_load(text_)
+        tree = yaml.compose(text_)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(p, exc) from None
     if not isinstance(raw, dict) or "sources" not in raw:
         raise SourcesError(f"{p}: expected a mapping with a 'sources:' list (see docs/sources.md)")
     try:
-        return SourcesFile.model_validate({**raw, "path": str(p)})
+        sf = SourcesFile.model_validate({**raw, "path": str(p)})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{_location(err, raw)}: {msg}")
+            if err["type"] == "extra_forbidden":
+                msg = _suggestion(err)
+            line = _line_of(tree, list(err["loc"]))
+            problems.append(f"{'line ' + str(line) + ', ' if line else ''}{_location(err, raw)}: {msg}")
         raise SourcesError(f"{p}: " + "; ".join(problems)) from None
+    for warning in sf.warnings():
+        log.warning("%s: %s", p, warning)
+    return sf

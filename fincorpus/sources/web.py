@@ -1,14 +1,23 @@
 """Polite, resumable web crawling for one source: robots.txt first, every byte archived, every decision logged.
 
-No URL is requested unless the source's allow/deny patterns and the host's robots.txt (for our product token)
-permit it; redirects are followed by hand so each hop passes the same checks. The frontier and what each URL
-last returned live in the catalog database (:mod:`fincorpus.sources.frontier`): one transaction per URL, so a
-killed crawl resumes where it stopped, and a re-crawl sends conditional requests and stores only what changed.
+No URL is requested unless the source's allow/deny patterns, the network guard (no loopback, private or
+link-local targets: :mod:`fincorpus.sources.netguard`) and the host's robots.txt (for our product token) permit
+it; redirects are followed by hand so each hop passes the same checks. The frontier and what each URL last
+returned live in the catalog database (:mod:`fincorpus.sources.frontier`): one transaction per URL, so a killed
+crawl resumes where it stopped, and a re-crawl sends conditional requests and stores only what changed.
+
+Bounded against hostile input: robots.txt is read up to ``max_robots_bytes`` (RFC 9309: 500 KiB), links are taken
+from a streaming parse up to ``max_links_per_page`` per page and ``max_queued`` per pass, and ``max_pages`` counts
+new or changed documents only (304s and unchanged bodies are free), so a pass the limit stopped is continued by the
+next one. What was cut is logged. A stop request (``fincorpus.sources.base.STOP``) is honoured between requests
+and inside downloads; the pass stays open and resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -21,13 +30,13 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 import lxml.etree
-import lxml.html
 from courlan import normalize_url as courlan_normalize
 from protego import Protego
 
-from fincorpus.sources.archive import WarcArchive, read_raw
-from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
+from fincorpus.sources.archive import RawRefError, WarcArchive, read_raw
+from fincorpus.sources.base import STOP, Capture, CrawlEvent, CrawlReport, CrawlStopped, ItemMeta
 from fincorpus.sources.frontier import Completion, CrawlState, PageMemory, QueueItem
+from fincorpus.sources.netguard import OPT_IN, AddressRefused, guarded_transport, refuse_url_host
 from fincorpus.sources.policy import HostPolicy, HostRules, host_of, parse_tdmrep
 from fincorpus.sources.registry import CrawlerConfig, JsonApiConfig, SourceConfig
 
@@ -36,6 +45,8 @@ JSON_TYPES = ("application/json", "text/json", "application/javascript")
 XML_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml")
 FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+TRANSIENT = (httpx.TimeoutException, httpx.TransportError)
+SITEMAP_LINKS = 50_000  # the sitemaps protocol's own limit per file
 Link = tuple[str, int, str, dict[str, Any]]
 
 
@@ -45,6 +56,10 @@ class BodyTooLarge(Exception):
 
 class RequestTooSlow(Exception):
     pass
+
+
+class _Stopped(Exception):
+    """A stop was requested while waiting or downloading: the URL stays queued."""
 
 
 def normalize_url(url: str) -> str:
@@ -57,7 +72,12 @@ def normalize_url(url: str) -> str:
     url, _ = urldefrag(url)
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    port = parts.port
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
     netloc = (
         host if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     )
@@ -69,8 +89,9 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo Content-Encoding with a hard cap on the decompressed size (gzip bombs)."""
+def decode_content(body: bytes, encoding: str | None, limit: int, *, truncate: bool = False) -> bytes:
+    """Undo Content-Encoding with a hard cap on the decompressed size (gzip bombs); ``truncate`` keeps the first
+    ``limit`` bytes instead of failing (robots.txt, of which only the first 500 KiB count)."""
     enc = (encoding or "identity").strip().lower()
     if enc in ("", "identity"):
         return body
@@ -81,6 +102,8 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
         out = zlib.decompressobj(wbits).decompress(body, limit + 1)
     except zlib.error as exc:
         raise ValueError(f"corrupt {enc} body: {exc}") from exc
+    if len(out) > limit and truncate:
+        return out[:limit]
     if len(out) > limit:
         raise BodyTooLarge(f"decompressed body exceeds max_body_bytes={limit}")
     return out
@@ -217,6 +240,34 @@ class _Outcome:
 
     events: list[CrawlEvent] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+    page_cap: int = 0  # links this page may still queue (set by discovery)
+    cut_page: int = 0  # links not queued: the page's cap was reached
+    cut_queue: int = 0  # links not queued: the pass's frontier is full
+    unread: bool = False  # the page was not parsed to its end (cap reached)
+
+
+class _LinkTarget:
+    """lxml parser target collecting <base>, <link>, <a> and <area> start tags: links without building a tree, so a
+    page of a million anchors costs the links kept, not a million elements."""
+
+    def __init__(self) -> None:
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def start(self, tag: str, attrib: Any) -> None:
+        if tag in ("a", "area", "base", "link"):
+            self.tags.append((tag, dict(attrib)))
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, data: str) -> None:
+        pass
+
+    def comment(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
 
 
 class WebCrawler:
@@ -233,6 +284,7 @@ class WebCrawler:
         resumed: bool = False,
         client: httpx.Client | None = None,
         progress: Callable[[CrawlEvent], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.source = source
         self.cfg = cfg
@@ -242,16 +294,22 @@ class WebCrawler:
         self.resumed = resumed
         self.policy = HostPolicy(cfg)
         self._progress = progress
+        self._stop = stop if stop is not None else STOP
+        self.report = CrawlReport(source.id, pass_id)
         self.archive = WarcArchive(home, f"raw/{pass_id}/{source.id}-{state.segment(pass_id):03d}.warc.gz")
+        # Without a proxy, connections go through the network guard (checked resolution); a proxy resolves itself.
+        direct = cfg.proxy is None and not source.allow_private_network
         self._client = client or httpx.Client(
             proxy=cfg.proxy,
             timeout=cfg.timeout_seconds,
             follow_redirects=False,
             headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate", **source.headers},
             trust_env=cfg.proxy is None,
+            transport=guarded_transport() if direct else None,
         )
-        self._documents = state.documents_done(pass_id)
+        self._documents = state.stored_in_pass(pass_id)  # max_pages counts new or changed documents only
         self._queued: set[str] = set()
+        self._queued_total = state.frontier_size(pass_id)
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def _event(
@@ -268,27 +326,53 @@ class WebCrawler:
         url = normalize_url(url)
         if url in self._queued and not meta:
             return  # already sent to the frontier by this process (the database dedups across resumes)
-        if url.startswith(("http://", "https://")) and self.source.allowed_url(url):
-            self._queued.add(url)
-            out.links.append((url, depth, via, meta or {}))
+        if not (url.startswith(("http://", "https://")) and self.source.allowed_url(url)):
+            return
+        if url not in self._queued:
+            if self._queued_total >= self.source.queue_limit:
+                out.cut_queue += 1
+                return
+            if out.page_cap and len(out.links) >= out.page_cap:
+                out.cut_page += 1
+                return
+            self._queued_total += 1
+        self._queued.add(url)
+        out.links.append((url, depth, via, meta or {}))
+
+    def _wait(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Stopped()
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
-    def _request(self, url: str, extra_headers: dict[str, str] | None = None) -> _Response:
+    def _request(
+        self, url: str, extra_headers: dict[str, str] | None = None, *, truncate_at: int | None = None
+    ) -> _Response:
+        """GET with the body capped (``truncate_at``: keep that many bytes instead of failing, for robots.txt)."""
         host = host_of(url)
         delay = self.policy.delay_for(host)
         if (
             delay > 0
         ):  # the slot schedule lives in the catalog database, so it holds across sources and workers
             while (wait := self.state.reserve_host(host, delay)) > 0:
-                time.sleep(wait)
+                self._wait(wait)
+        if self._stop.is_set():
+            raise _Stopped()
+        limit = truncate_at or self.cfg.max_body_bytes
         fetched_at = datetime.now(UTC)
         started = time.monotonic()
+        self.report.requests += 1
         with self._client.stream("GET", url, headers=extra_headers or None) as r:
+            self.report.responses += 1
             chunks: list[bytes] = []
             size = 0
             for chunk in r.iter_raw():
+                if self._stop.is_set():
+                    raise _Stopped()
                 size += len(chunk)
-                if size > self.cfg.max_body_bytes:
+                if size > limit and truncate_at is not None:
+                    chunks.append(chunk[: len(chunk) - (size - limit)])
+                    break
+                if size > limit:
                     raise BodyTooLarge(f"body exceeds max_body_bytes={self.cfg.max_body_bytes}")
                 if time.monotonic() - started > self.cfg.max_seconds_per_request:
                     raise RequestTooSlow(
@@ -305,7 +389,9 @@ class WebCrawler:
                 b"",
                 fetched_at,
             )
-        resp.body = decode_content(wire, resp.header("content-encoding"), self.cfg.max_body_bytes)
+        resp.body = decode_content(
+            wire, resp.header("content-encoding"), limit, truncate=truncate_at is not None
+        )
         return resp
 
     def _store(self, resp: _Response, extra_headers: dict[str, str] | None = None) -> tuple[str, str, str]:
@@ -334,34 +420,32 @@ class WebCrawler:
             return
         scheme = urlsplit(url).scheme
         robots_url = f"{scheme}://{host}/robots.txt"
-        try:
-            resp = self._request(robots_url)
-        except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError) as exc:
-            # RFC 9309 2.3.1.4: unreachable robots.txt means assume complete disallow.
-            self.policy.set_rules(host, HostRules(None, False, "-"))
-            self._event(
-                out, robots_url, "error", f"robots.txt unreachable, host treated as disallowed: {exc}"
-            )
+        resp = self._fetch_robots(robots_url, host, out)
+        if resp is None:
             return
         raw_ref, _, sha = self._store(resp)
+        body = resp.body
+        detail = f"HTTP {resp.status}"
+        if len(body) >= self.cfg.max_robots_bytes:
+            cut = f"robots.txt of {host} cut at {self.cfg.max_robots_bytes:,} bytes (RFC 9309 2.5); the rest ignored"
+            detail += f"; {cut}"
+            self.report.note_cut(cut)
         if 200 <= resp.status < 300:
-            rules = HostRules(Protego.parse(resp.body.decode("utf-8", errors="replace")), True, sha)
+            rules = HostRules(Protego.parse(body.decode("utf-8", errors="replace")), True, sha)
         elif 400 <= resp.status < 500:
             rules = HostRules(None, True, sha)  # 2.3.1.3: unavailable -> allowed
         else:
             rules = HostRules(None, False, sha)  # 2.3.1.4: server error -> disallowed
         self.policy.set_rules(host, rules)
-        self._event(
-            out, robots_url, "robots", f"HTTP {resp.status}", resp.status, raw_ref=raw_ref, sha256=sha
-        )
-        for sm in self.policy.sitemaps(host):
+        self._event(out, robots_url, "robots", detail, resp.status, raw_ref=raw_ref, sha256=sha)
+        for sm in self.policy.sitemaps(host)[:SITEMAP_LINKS]:
             self._link(out, sm, 0, "robots-sitemap")
         if self.cfg.tdmrep:
             tdm_url = f"{scheme}://{host}/.well-known/tdmrep.json"
             if self.policy.allowed(tdm_url)[0]:
                 try:
-                    tdm = self._request(tdm_url)
-                except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError) as exc:
+                    tdm = self._request(tdm_url, truncate_at=self.cfg.max_robots_bytes)
+                except (httpx.HTTPError, BodyTooLarge, RequestTooSlow, ValueError, AddressRefused) as exc:
                     self._event(out, tdm_url, "error", f"tdmrep.json: {exc}")
                     return
                 ref, _, _ = self._store(tdm)
@@ -371,36 +455,93 @@ class WebCrawler:
                     out, tdm_url, "tdmrep", f"HTTP {tdm.status}, {len(rules_)} rules", tdm.status, raw_ref=ref
                 )
 
+    def _fetch_robots(self, robots_url: str, host: str, out: _Outcome) -> _Response | None:
+        """robots.txt, retried on connection failures and timeouts (a refused connection is often a restart);
+        None when the host stays unreachable or is refused: its rules are then set here."""
+        why = ""
+        for attempt in range(self.cfg.max_retries + 1):
+            try:
+                return self._request(robots_url, truncate_at=self.cfg.max_robots_bytes)
+            except AddressRefused as exc:
+                reason = f"{exc}; {OPT_IN}"
+                self.policy.set_rules(host, HostRules(None, False, "-", refused=reason))
+                self.report.refused += 1
+                self._event(out, robots_url, "refused-address", reason)
+                return None
+            except (*TRANSIENT, RequestTooSlow) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            except (BodyTooLarge, ValueError, httpx.HTTPError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                break
+            if attempt < self.cfg.max_retries:
+                wait = self.cfg.backoff_seconds * (2**attempt)
+                self._event(
+                    out, robots_url, "retry", f"robots.txt: {why}; attempt {attempt + 1}, next in {wait:.1f}s"
+                )
+                self._wait(wait)
+        # RFC 9309 2.3.1.4: unreachable robots.txt means assume complete disallow.
+        self.policy.set_rules(host, HostRules(None, False, "-"))
+        if host not in self.report.unreachable_hosts:
+            self.report.unreachable_hosts.append(host)
+        self._event(
+            out,
+            robots_url,
+            "error",
+            f"robots.txt unreachable after {attempt + 1} attempts, host treated as disallowed: {why}",
+        )
+        return None
+
     def _permitted(self, url: str, out: _Outcome) -> tuple[bool, str, str]:
         if not self.source.allowed_url(url):
             return False, "skipped-pattern", "outside the source's allow/deny patterns"
+        if not self.source.allow_private_network:
+            refused = refuse_url_host(urlsplit(url).hostname or "")
+            if refused:
+                self.report.refused += 1
+                return False, "refused-address", f"{refused}; {OPT_IN}"
         self._ensure_host(url, out)
         ok, why = self.policy.allowed(url)
+        if not ok and self.policy.refused(host_of(url)):
+            return False, "refused-address", why
         return ok, ("fetched" if ok else "skipped-robots"), why
 
     # -- discovery ---------------------------------------------------------------------------------------------------
     def _discover_html(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> None:
-        try:
-            tree = lxml.html.fromstring(body)
-        except (lxml.etree.ParserError, ValueError):
-            return
-        base = page_url
-        for el in tree.iter("base"):
-            if el.get("href"):
-                base = urljoin(page_url, el.get("href"))
+        """Links of an HTML page from a streaming parse, fed in chunks and stopped once the page's cap is reached."""
+        target = _LinkTarget()
+        parser = lxml.etree.HTMLParser(target=target, no_network=True)
+        base: str | None = None
+        seen = 0
+        follow = depth < self.source.max_depth
+        step = 1 << 16
+        for i in range(0, len(body), step):
+            try:
+                parser.feed(body[i : i + step])
+            except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
                 break
-        for el in tree.iter("link"):
-            rel = (el.get("rel") or "").lower().split()
-            if (el.get("type") or "").lower() in FEED_LINK_TYPES and el.get("href"):
-                self._link(out, urljoin(base, el.get("href")), depth, "feed-link")
-            elif "canonical" in rel and el.get("href"):
-                self._link(out, urljoin(base, el.get("href")), depth, "canonical")
-        if depth >= self.source.max_depth:
-            return
-        for el in tree.iter("a", "area"):
-            href = (el.get("href") or "").strip()
-            if href and not href.startswith(("javascript:", "mailto:", "tel:", "#")):
-                self._link(out, urljoin(base, href), depth + 1, "link")
+            tags, target.tags = target.tags, []
+            for tag, attrs in tags:
+                href = (attrs.get("href") or "").strip()
+                if not href:
+                    continue
+                if tag == "base":
+                    base = base or urljoin(page_url, href)
+                    continue
+                seen += 1
+                where = base or page_url
+                if tag == "link":
+                    rel = (attrs.get("rel") or "").lower().split()
+                    if (attrs.get("type") or "").lower() in FEED_LINK_TYPES:
+                        self._link(out, urljoin(where, href), depth, "feed-link")
+                    elif "canonical" in rel:
+                        self._link(out, urljoin(where, href), depth, "canonical")
+                elif follow and not href.startswith(("javascript:", "mailto:", "tel:", "#")):
+                    self._link(out, urljoin(where, href), depth + 1, "link")
+            if out.cut_page or out.cut_queue or seen > 20 * out.page_cap:
+                out.unread = i + step < len(body)
+                break
+        with contextlib.suppress(lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
+            parser.close()
 
     def _discover_xml(self, body: bytes, page_url: str, depth: int, out: _Outcome) -> bool:
         """Sitemaps (urlset / sitemapindex) and RSS/Atom feeds; returns False if it is neither."""
@@ -427,6 +568,31 @@ class WebCrawler:
 
     def _discover(self, body: bytes, mtype: str, page_url: str, item: QueueItem, out: _Outcome) -> bool:
         """Queue what a body links to; True if the body was a listing only (API page, sitemap, feed)."""
+        try:
+            return self._discover_bounded(body, mtype, page_url, item, out)
+        finally:
+            self._log_cut(out, page_url)
+
+    def _log_cut(self, out: _Outcome, page_url: str) -> None:
+        if not (out.cut_page or out.cut_queue or out.unread):
+            return
+        parts = [f"{len(out.links)} links queued"]
+        if out.cut_page:
+            parts.append(f"{out.cut_page} more not queued (max_links_per_page={out.page_cap})")
+        if out.cut_queue:
+            parts.append(
+                f"{out.cut_queue} not queued: the pass's frontier is full (max_queued={self.source.queue_limit})"
+            )
+        if out.unread:
+            parts.append("the rest of the page was not parsed")
+        detail = "; ".join(parts)
+        self.report.note_cut(f"{page_url}: {detail}")
+        self._event(out, page_url, "links-cut", detail)
+
+    def _discover_bounded(
+        self, body: bytes, mtype: str, page_url: str, item: QueueItem, out: _Outcome
+    ) -> bool:
+        out.page_cap = self.cfg.max_links_per_page
         if item.via == "api" and self.source.json_api is not None:
             links, detail = json_api_links(
                 self.source.json_api, page_url, body, item.depth, item.meta.get("api_page")
@@ -436,19 +602,20 @@ class WebCrawler:
             self._event(out, page_url, "api-page", detail)
             return True
         looks_xml = mtype in XML_TYPES or (mtype == "text/plain" and body.lstrip()[:5] == b"<?xml")
-        if looks_xml and self._discover_xml(body, page_url, item.depth, out):
-            return True
+        if looks_xml:
+            out.page_cap = max(self.cfg.max_links_per_page, SITEMAP_LINKS)
+            if self._discover_xml(body, page_url, item.depth, out):
+                return True
+            out.page_cap = self.cfg.max_links_per_page
         if mtype in ("text/html", "application/xhtml+xml"):
             self._discover_html(body, page_url, item.depth, out)
         return False
 
     # -- one URL ---------------------------------------------------------------------------------------------------------
-    def _handle(self, item: QueueItem) -> Completion:
-        out = _Outcome()
+    def _handle(self, item: QueueItem, out: _Outcome | None = None, *, fresh: bool = False) -> Completion:
+        """Fetch one URL; ``fresh`` drops the validators (the stored copy a 304 would point at is unreadable)."""
+        out = out or _Outcome()
         url = item.url
-        if self._documents >= self.source.max_pages:
-            self._event(out, url, "skipped-limit", f"max_pages={self.source.max_pages} reached")
-            return Completion("skipped-limit", [], out.events)
         chain: list[str] = list(item.meta.get("redirect_chain", []))
         ok, outcome, why = self._permitted(url, out)
         if not ok:
@@ -456,12 +623,16 @@ class WebCrawler:
             return Completion(outcome, out.links, out.events)
         memory = self.state.page(self.source.id, url)
         conditional: dict[str, str] = {}
-        if memory is not None and memory.etag:
+        if memory is not None and memory.etag and not fresh:
             conditional["If-None-Match"] = memory.etag
-        if memory is not None and memory.last_modified:
+        if memory is not None and memory.last_modified and not fresh:
             conditional["If-Modified-Since"] = memory.last_modified
         try:
             resp = self._request(url, conditional)
+        except AddressRefused as exc:
+            self.report.refused += 1
+            self._event(out, url, "refused-address", f"{exc}; {OPT_IN}")
+            return Completion("refused-address", out.links, out.events)
         except (httpx.TimeoutException, httpx.TransportError, RequestTooSlow) as exc:
             return self._retry_or_fail(item, out, f"{type(exc).__name__}: {exc}", None)
         except (BodyTooLarge, ValueError, httpx.HTTPError) as exc:
@@ -475,10 +646,13 @@ class WebCrawler:
         mtype = media_type(resp.header("content-type"))
         if resp.status == 304 and memory is not None:
             self._store(resp, conditional)
+            try:
+                body = read_raw(self.home, memory.capture.raw_ref).body
+            except RawRefError as exc:  # the stored copy is damaged: fetch the page again, unconditionally
+                self._event(out, resp.url, "integrity", f"stored copy unreadable, fetched again: {exc}", 304)
+                return self._handle(item, _Outcome(events=out.events), fresh=True)
             self._event(out, resp.url, "not-modified", "304: validators matched", 304)
-            body = read_raw(self.home, memory.capture.raw_ref).body
-            if not self._discover(body, memory.capture.content_type, memory.capture.final_url, item, out):
-                self._documents += 1
+            self._discover(body, memory.capture.content_type, memory.capture.final_url, item, out)
             return Completion("not-modified", out.links, out.events, page=memory)
         raw_ref, record_id, sha = self._store(resp, conditional)
         self._event(
@@ -526,7 +700,6 @@ class WebCrawler:
                 out, resp.url, "not-document", f"content type {mtype or 'missing'} is not a document type"
             )
             return Completion("not-document", out.links, out.events)
-        self._documents += 1
         if unchanged:
             self._event(out, resp.url, "unchanged", "body hash equals the stored version", resp.status)
             return Completion("unchanged", out.links, out.events, page=page)
@@ -578,7 +751,20 @@ class WebCrawler:
         return Completion("retry", out.links, out.events, retry_at=time.time() + wait)
 
     # -- main loop ------------------------------------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self) -> CrawlReport:
+        """Crawl until the frontier is empty or ``max_pages`` new or changed documents are stored.
+
+        Raises :class:`fincorpus.locks.LockHeld` when another process crawls this source, and
+        :class:`~fincorpus.sources.base.CrawlStopped` when a stop was requested (the pass stays open).
+        """
+        lock = self.state.crawl_lock(self.source.id)
+        try:
+            self._crawl()
+        finally:
+            lock.release()
+        return self.report
+
+    def _crawl(self) -> None:
         # Always (re)queue the starting points: already-seen URLs are ignored, and a pass killed between its
         # creation and its first commit must not resume with an empty frontier.
         out = _Outcome()
@@ -591,9 +777,40 @@ class WebCrawler:
         for url in self.source.json_api.start if self.source.json_api else []:
             self._link(out, url, 0, "api")
         self.state.enqueue(self.pass_id, out.links)
-        while (item := self.state.next_item(self.pass_id)) is not None:
-            self.state.complete(self.pass_id, self.source.id, item, self._handle(item))
+        while not self._stop.is_set():
+            item = self.state.next_item(self.pass_id, stop=self._stop)
+            if item is None:
+                break
+            if self._documents >= self.source.max_pages:
+                self._limit_reached(item)
+                break
+            try:
+                done = self._handle(item)
+            except _Stopped:
+                break  # the URL in flight stays queued
+            self.state.complete(self.pass_id, self.source.id, item, done)
+            if done.outcome == "document":
+                self._documents += 1
+                self.report.stored += 1
+            elif done.outcome in ("not-modified", "unchanged"):
+                self.report.unchanged += 1
+        if self._stop.is_set():
+            self.report.stopped = True
+            raise CrawlStopped(self.report)
         self.state.finish_pass(self.pass_id)
+
+    def _limit_reached(self, item: QueueItem) -> None:
+        """One event for every URL the limit leaves unfetched (not one per URL), and the report says so."""
+        left = self.state.close_queue(self.pass_id, "skipped-limit")
+        n = self.source.max_pages
+        self.report.limit_hit = (
+            f"max_pages={n} new or changed documents stored; {left} queued URLs not fetched "
+            f"(first {item.url}); the next ingest continues from there"
+        )
+        self.state.log(
+            self.pass_id,
+            [CrawlEvent(item.url, "skipped-limit", self.report.limit_hit, at=datetime.now(UTC).isoformat())],
+        )
 
     def close(self) -> None:
         self._client.close()
