@@ -63,7 +63,10 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
         " (resumed)" if result.resumed else "",
         result.outcomes,
     )
-    return {"source_id": source_id, "pass_ids": result.pass_ids, "outcomes": result.outcomes}
+    facts = result.facts()
+    if facts["limit_hit"]:
+        logger.info("%s: %s", source_id, facts["limit_hit"])
+    return {"source_id": source_id, "pass_ids": result.pass_ids, "outcomes": result.outcomes, **facts}
 
 
 @task(name="site-templates", cache_policy=NONE)
@@ -136,7 +139,13 @@ def ingest_flow(
         ]
         for fut in as_completed(crawls):
             res = fut.result()
-            crawl_outcomes[res["source_id"]] = res["outcomes"]
+            crawl_outcomes[res["source_id"]] = {
+                **res["outcomes"],
+                "limit_hit": res.get("limit_hit"),
+                "unreachable": res.get("unreachable", False),
+                "unreachable_hosts": res.get("unreachable_hosts", []),
+                "cut": res.get("cut", []),
+            }
             pass_ids += res["pass_ids"]
             if run_id is None:
                 run_id, _ = stages.open_run(home_p, res["pass_ids"])

@@ -27,6 +27,7 @@ from fincorpus.locks import LockHeld
 from fincorpus.prefect_env import configure_prefect, fincorpus_home, prefect_api
 from fincorpus.schema import SchemaError
 from fincorpus.sources.archive import RawRefError
+from fincorpus.sources.base import CrawlStopped
 from fincorpus.sources.registry import SourcesError, load_sources
 
 app = typer.Typer(
@@ -73,6 +74,9 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
             fail(str(exc))
+        except CrawlStopped as exc:
+            err.print(f"[bold yellow]stopped:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err.print(
                 "[bold yellow]interrupted:[/] crawl state and finished shards are saved; run the same command "
@@ -145,7 +149,9 @@ def sources_check(sources: SourcesOpt) -> None:
     """Validate a sources file; exit 2 with the file, source and field of the first problems."""
     sf = load_sources(sources)
     enabled = sum(1 for s in sf.sources if s.enabled)
-    console.print(f"[green]ok[/] {sources}: {len(sf.sources)} sources ({enabled} enabled)")
+    for w in sf.warnings():
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    console.print(f"[green]ok[/] {escape(str(sources))}: {len(sf.sources)} sources ({enabled} enabled)")
 
 
 @sources_app.command("list")
@@ -171,34 +177,73 @@ def sources_list(sources: SourcesOpt) -> None:
 
 
 def _print_ingest(summary: dict[str, Any]) -> None:
+    """The per-source table, limits hit and unreachable sources, then the run line; exit 3 if nothing answered."""
     t = Table(
         "source",
         "fetched",
         "304",
         "same hash",
         "robots skip",
+        "refused",
         "retries",
         "errors",
         "kept",
         title="ingest (per source)",
     )
-    for sid, o in summary.get("crawl", {}).items():
+    crawl = summary.get("crawl", {})
+    for sid, o in crawl.items():
         t.add_row(
             sid,
             str(o.get("fetched", o.get("stored", 0))),
             str(o.get("not-modified", 0)),
             str(o.get("unchanged", 0)),
             str(o.get("skipped-robots", 0)),
+            str(o.get("refused-address", 0) + o.get("skipped-outside", 0)),
             str(o.get("retry", 0)),
-            str(o.get("error", 0) + o.get("http-error", 0)),
+            str(o.get("error", 0) + o.get("http-error", 0) + o.get("integrity", 0)),
             str(summary["by_source"].get(sid, 0)),
         )
     console.print(t)
+    for sid, o in crawl.items():
+        if o.get("limit_hit"):
+            console.print(f"[yellow]limit:[/] {escape(sid)}: {escape(str(o['limit_hit']))}", highlight=False)
+        if o.get("unreachable"):
+            hosts = ", ".join(o.get("unreachable_hosts") or []) or "its hosts"
+            console.print(
+                f"[red]unreachable:[/] {escape(sid)}: no answer from {escape(hosts)}", highlight=False
+            )
+        for cut in (o.get("cut") or [])[:3]:
+            console.print(f"[yellow]cut:[/] {escape(sid)}: {escape(str(cut))}", highlight=False)
     console.print(
         f"run [bold]{summary['run_id']}[/] staged: {summary['documents']} documents, {summary['removed']} removed "
         f"{summary['removed_by_stage']}, exact duplicates {summary['exact_duplicates']}, opted out of training "
         f"{summary['opted_out']}. Publish with `fincorpus publish --tag TAG`."
     )
+    web = [o for o in crawl.values() if "unreachable" in o]
+    if web and all(o.get("unreachable") for o in web):
+        fail(
+            "no source could be reached (see the table above); check the network, --proxy or the seeds",
+            code=3,
+        )
+
+
+def _stop_on_interrupt() -> None:
+    """First Ctrl-C (or SIGTERM): ask crawlers to stop between requests and save their state; second: abort."""
+    import signal
+
+    from fincorpus.sources.base import request_stop
+
+    def handler(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and getattr(handler, "seen", False):
+            raise KeyboardInterrupt
+        handler.seen = True  # type: ignore[attr-defined]
+        request_stop()
+        err.print(
+            "stopping: finishing the requests in flight and saving the crawl state (Ctrl-C again to abort)"
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 @app.command()
@@ -218,6 +263,9 @@ def ingest(
     sf = load_sources(sources)  # validate before starting Prefect
     for sid in source_ids or []:
         sf.get(sid)
+    for w in sf.warnings():
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    _stop_on_interrupt()
     with prefect_api(h):
         summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
     _print_ingest(summary)
@@ -243,11 +291,16 @@ def crawl(
     ids = source_ids or [s.id for s in sf.sources if s.enabled]
     for sid in ids:
         sf.get(sid)
+    _stop_on_interrupt()
     t = Table("source", "passes awaiting ingest", "resumed", "outcomes", title="crawl")
     for sid in ids:
         with console.status(f"crawling {sid} ..."):
             res = crawl_source(sf, sid, h)
-        t.add_row(sid, ", ".join(res.pass_ids), "yes" if res.resumed else "no", json.dumps(res.outcomes))
+        t.add_row(
+            sid, ", ".join(res.pass_ids), "yes" if res.resumed else "no", escape(json.dumps(res.outcomes))
+        )
+        if res.report and res.report.limit_hit:
+            console.print(f"[yellow]limit:[/] {escape(sid)}: {escape(res.report.limit_hit)}", highlight=False)
     console.print(t)
 
 

@@ -113,6 +113,7 @@ def prefect_api(home: Path, timeout: float | None = None) -> Iterator[str | None
         stdout=log,
         stderr=log,
         preexec_fn=_die_with_parent,  # set before this process starts threads of its own
+        start_new_session=True,  # a Ctrl-C in the terminal stops the command, which then stops the server
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + (

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -44,10 +45,10 @@ from fincorpus.cleaning.extract import (
     Extracted,
     ExtractionError,
     extract_html,
-    extract_pdf,
     extract_plain,
     parse_date,
 )
+from fincorpus.cleaning.pdf_sandbox import extract_pdf_isolated
 from fincorpus.cleaning.quality import QualityFilter
 from fincorpus.cleaning.textpath import clean_text
 from fincorpus.compliance import classify_row
@@ -65,14 +66,13 @@ from fincorpus.pipelines.templates import learn_templates, load_template, run_te
 from fincorpus.safety import screen_text
 from fincorpus.schema import RECORD_SCHEMA, Stage, doc_id_from_native, doc_id_from_url, records_table
 from fincorpus.sources.archive import RawRefError, read_raw
-from fincorpus.sources.base import Capture, CrawlEvent
-from fincorpus.sources.dataset import RECORD_TYPE, DatasetReader
-from fincorpus.sources.files import FilesReader
+from fincorpus.sources.base import Capture, CrawlEvent, CrawlReport
+from fincorpus.sources.dataset import RECORD_TYPE
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.optout import detect_optout
+from fincorpus.sources.passes import run_pass
 from fincorpus.sources.registry import SourceConfig, SourcesFile, load_sources
-from fincorpus.sources.warcfiles import WarcFilesReader
-from fincorpus.sources.web import JSON_TYPES, WebCrawler, dotted, normalize_url
+from fincorpus.sources.web import JSON_TYPES, dotted, normalize_url
 from fincorpus.storage import Storage
 
 # Captures per processing task: large enough that task overhead (~0.1 s) is small against the work, small enough
@@ -82,6 +82,9 @@ MIN_SHARD_SIZE = 100
 # Longest extracted text handed to cleaning (characters); longer documents are removed at stage "error" with the
 # length in the reason (a 300-page annual report is about 0.6 M characters).
 MAX_TEXT_CHARS = int(os.environ.get("FINCORPUS_MAX_TEXT_CHARS", "5000000"))
+# Limits of the PDF parser's worker process (its base is about 110 MB).
+PDF_MAX_MEMORY = int(os.environ.get("FINCORPUS_PDF_MAX_MEMORY", str(1 << 30)))
+PDF_TIMEOUT_S = float(os.environ.get("FINCORPUS_PDF_TIMEOUT_S", "120"))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -106,6 +109,20 @@ class CrawlResult:
     pass_ids: list[str]  # crawled, not yet staged passes: their captures go into the next staged run
     outcomes: dict[str, int]
     resumed: bool
+    report: CrawlReport | None = None  # limit hit, stop, unreachable hosts, what was cut
+
+    def facts(self) -> dict[str, Any]:
+        """What the ingest summary and the exit code need from the crawl (JSON-able)."""
+        r = self.report
+        return {
+            "limit_hit": r.limit_hit if r else None,
+            "unreachable": bool(r and r.unreachable),
+            "unreachable_hosts": list(r.unreachable_hosts) if r else [],
+            "refused": r.refused if r else 0,
+            "cut": list(r.cut) if r else [],
+            "stored": r.stored if r else None,
+            "unchanged": r.unchanged if r else None,
+        }
 
 
 def crawl_source(
@@ -113,30 +130,15 @@ def crawl_source(
     source_id: str,
     home: Path,
     progress: Callable[[CrawlEvent], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> CrawlResult:
-    """Run (or resume) a crawl pass of one source; its captures and log are in the catalog database."""
-    source = sources.get(source_id)
-    state = CrawlState(home)
-    pass_id, resumed = state.open_pass(source_id)
-    base_dir = Path(sources.path).resolve().parent if sources.path else Path.cwd()
-    if source.kind == "web":
-        reader: WebCrawler | FilesReader | WarcFilesReader | DatasetReader = WebCrawler(
-            source, sources.crawler, home, state, pass_id, resumed=resumed, progress=progress
-        )
-    elif source.kind == "files":
-        reader = FilesReader(source, home, state, pass_id, base_dir, resumed=resumed)
-    elif source.kind == "warc":
-        reader = WarcFilesReader(source, home, state, pass_id, base_dir)
-    else:
-        reader = DatasetReader(source, home, state, pass_id, base_dir)
-    try:
-        reader.run()
-    finally:
-        reader.close()
-    state.finish_pass(pass_id)
-    passes = state.crawled_passes(source_id)
-    outcomes = Counter(ev.outcome for p in passes for ev in state.events(p))
-    return CrawlResult(source_id, passes, dict(outcomes), resumed)
+    """Run (or resume) a crawl pass of one source; its captures and log are in the catalog database.
+
+    Raises ``locks.LockHeld`` when another process crawls the source, ``CrawlStopped`` after a requested stop
+    (state committed; the next ingest resumes).
+    """
+    out = run_pass(sources, source_id, home, progress=progress, stop=stop)
+    return CrawlResult(source_id, out.crawled_passes, out.outcomes, out.resumed, out.report)
 
 
 def pass_captures(home: Path, pass_ids: list[str]) -> list[Capture]:
@@ -152,7 +154,7 @@ def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
     for p in pass_ids:
         source_id = p.split("-", 1)[1].rsplit("-", 1)[0]
         with open(out / f"crawl-{source_id}.jsonl", "w", encoding="utf-8") as fh:
-            for ev in state.events(p):
+            for ev in state.iter_events(p):
                 fh.write(json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n")
 
 
@@ -269,7 +271,9 @@ def _extract(
     """Returns the extraction, the decode facts and the decoded HTML (for opt-out meta tags)."""
     ctype = capture.headers.get("content-type")
     if capture.content_type == "application/pdf":
-        return extract_pdf(body), {"charset": None, "charset_source": "binary"}, None
+        # a separate worker process with memory and time limits: a hostile PDF fails alone, with a reason
+        pdf = extract_pdf_isolated(body, max_memory_bytes=PDF_MAX_MEMORY, timeout_s=PDF_TIMEOUT_S)
+        return pdf, {"charset": None, "charset_source": "binary"}, None
     if capture.content_type in JSON_TYPES:
         return _extract_json_document(capture, body, sources)
     if capture.content_type == RECORD_TYPE:

@@ -44,7 +44,9 @@ class CrawlerConfig(_Strict):
     max_body_bytes: Annotated[int, Field(gt=0)] = 50_000_000  # on the wire and after decompression
     # RFC 9309 2.5: a crawler may stop reading robots.txt after 500 KiB; the rest is ignored (and logged).
     max_robots_bytes: Annotated[int, Field(ge=512_000)] = 512_000
-    max_links_per_page: Annotated[int, Field(gt=0)] = 5000  # links queued from one page; the rest is logged as cut
+    max_links_per_page: Annotated[int, Field(gt=0)] = (
+        5000  # links queued from one page; the rest is logged as cut
+    )
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for 5xx, 429, timeouts and broken connections
     backoff_seconds: Annotated[float, Field(ge=0)] = (
@@ -271,7 +273,9 @@ class SourceConfig(_Strict):
     headers: dict[str, str] = {}  # extra request headers, e.g. a Referer some disclosure sites require
     allow: list[str] = []
     deny: list[str] = []
-    max_pages: Annotated[int, Field(gt=0)] = 2000  # new or changed documents per pass (unchanged ones are free)
+    max_pages: Annotated[int, Field(gt=0)] = (
+        2000  # new or changed documents per pass (unchanged ones are free)
+    )
     max_depth: Annotated[int, Field(ge=0)] = 20
     # URLs one pass may queue (default 20 x max_pages, at least 10,000): a page or sitemap listing a million
     # URLs cannot grow the frontier without bound. What is cut is logged.
@@ -531,7 +535,9 @@ def _yaml_error(p: Path, exc: yaml.YAMLError) -> SourcesError:
         extra = f" ({context} at line {cmark.line + 1}, column {cmark.column + 1})"
     elif context:
         extra = f" ({context})"
-    return SourcesError(f"{p}: {where}YAML syntax error: {problem}{extra}; fix the file and run `sources check` again")
+    return SourcesError(
+        f"{p}: {where}YAML syntax error: {problem}{extra}; fix the file and run `sources check` again"
+    )
 
 
 def load_sources(path: str | Path) -> SourcesFile:
