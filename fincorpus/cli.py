@@ -560,6 +560,65 @@ def keys_show(home: HomeOpt = None) -> None:
     console.print(public_key_pem(signer.public_key), end="", highlight=False, soft_wrap=True)
 
 
+# -- report -------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def report(
+    target: Annotated[
+        str, typer.Argument(help="A tag in the catalog, or a folder written by `fincorpus pull`")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file to write (default ./report-TAG.html)")
+    ] = None,
+    previous: Annotated[
+        str | None, typer.Option(help="Tag to diff against (default: the tag committed before TARGET)")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Static HTML report of a snapshot: sources, licences, removals, scores, duplicates, PII, opt-outs, diff."""
+    from fincorpus.catalog.report import write_report
+
+    folder = Path(target)
+    h = fincorpus_home(home)
+    catalog = None
+    if (h / "catalog.db").is_file():
+        from fincorpus.catalog.store import CorpusCatalog
+
+        catalog = CorpusCatalog(h)
+    if folder.is_dir():
+        mpath = folder / "manifest.json"
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else {}
+        tag, snapshot_id, data = manifest.get("tag", folder.name), manifest.get("snapshot_id"), None
+    elif catalog is not None:
+        tag, folder = target, Path(".")
+        data = catalog.read(tag)  # raises CatalogError naming the known tags
+        snapshot_id = next(t.snapshot_id for t in catalog.tags() if t.tag == tag)
+    else:
+        raise FileNotFoundError(
+            f"{target}: neither a pulled folder nor a tag (no catalog at {h}); pass --home"
+        )
+    tags = catalog.tags() if catalog is not None else []
+    known = {t.tag for t in tags}
+    removed = catalog.read(tag, "removed") if catalog is not None and tag in known else None
+    if previous is None and tag in known:
+        older = [t for t in sorted(tags, key=lambda t: t.committed_at) if t.tag != tag]
+        older = [t for t in older if t.committed_at <= next(x.committed_at for x in tags if x.tag == tag)]
+        previous = older[-1].tag if older else None
+    prev = (previous, catalog.read(previous)) if catalog is not None and previous else None
+    path = (out or Path(f"report-{tag}.html")).resolve()
+    write_report(
+        folder, tag=tag, snapshot_id=snapshot_id, data=data, removed=removed, previous=prev, out=path
+    )
+    console.print(f"report for [bold]{tag}[/] -> {path}", highlight=False, soft_wrap=True)
+    if removed is None or prev is None:
+        missing = [n for n, v in (("removed records", removed), ("previous tag", prev)) if v is None]
+        console.print(
+            f"not in the report (not available): {', '.join(missing)}", highlight=False, soft_wrap=True
+        )
+
+
 def main() -> None:
     app()
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fincorpus.catalog.manifest import describe_file
+from fincorpus.catalog.manifest import FileEntry, describe_file
 from fincorpus.catalog.stats import PII_KINDS, SnapshotStats, data_files
 from fincorpus.licensing import LICENCE_CLASSES
 
@@ -98,9 +98,12 @@ def croissant(
     filters: Mapping[str, Any],
     publisher: str | None = None,
     created_at: str | None = None,
+    data_entries: Sequence[FileEntry] | None = None,
 ) -> dict[str, Any]:
-    """The Croissant document of a pulled folder (data files hashed here, SHA-256 as Croissant asks)."""
-    files = [describe_file(folder, p.relative_to(folder).as_posix()) for p in data_files(folder)]
+    """The Croissant document of a pulled folder; ``data_entries`` are its hashed Parquet files (else hashed here)."""
+    files = data_entries or [
+        describe_file(folder, p.relative_to(folder).as_posix()) for p in data_files(folder)
+    ]
     dist: list[dict[str, Any]] = [
         {
             "@type": "cr:FileObject",
