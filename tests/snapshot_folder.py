@@ -36,6 +36,7 @@ def snapshot_rows(n: int = 30) -> list[dict[str, Any]]:
             licence_class=licence,
             legal_basis=f"test basis for {source}",
             usage=derive_usage(licence, **flags),
+            **flags,
             optout_reason="TDMRep reservation"
             if flags["tdm_reserved"]
             else ("noai" if flags["noai"] else None),
@@ -85,3 +86,27 @@ def write_snapshot(folder: Path, rows: list[dict[str, Any]] | None = None, files
         pq.write_table(part, folder / "data" / f"train-{i:05d}-of-{files:05d}.parquet", compression="zstd")
     (folder / "README.md").write_text("# test snapshot\n", encoding="utf-8")
     return folder
+
+
+def removed_rows() -> list[dict[str, Any]]:
+    """Removed records: quality drops and duplicates of kept documents (clusters of snapshot_rows)."""
+    out = []
+    for i in range(6):
+        dup = i % 2 == 0
+        out.append(
+            make_row(
+                f"http://finnews.test/finance/a/dup{i}.html",
+                f"重复稿件{i}",
+                source_id="finnews",
+                licence_class="media-unknown",
+                removed_stage="dedup.near" if dup else "quality",
+                removed_reason=(
+                    f"reprint of {i:032x} (http://finnews.test/finance/a/{i}.html), Jaccard 0.9{i}"
+                    if dup
+                    else f"length_chars={10 + i} < min_chars=50 (news)"
+                ),
+                duplicate_relation="reprint" if dup else None,
+                dedup_cluster="cluster-0" if dup else None,
+            )
+        )
+    return out

@@ -302,3 +302,9 @@ def test_rows_of_real_pull_shape_round_trip(tmp_path: Path, signer: KeyFileSigne
     sm = write_signed_manifest(folder, tag="t", snapshot_id=1, filters={}, signer=signer)
     assert sm.manifest["totals"]["rows"] == 3 and sm.fingerprint.startswith("sm3:")
     assert verify_folder(folder).ok
+
+
+def test_new_commands_have_help() -> None:
+    for cmd in (["keys"], ["keys", "init"], ["keys", "show"], ["report"], ["verify"]):
+        res = _cli(*cmd, "--help")
+        assert res.returncode == 0 and "Usage" in res.stdout, cmd
