@@ -308,3 +308,44 @@ def test_new_commands_have_help() -> None:
     for cmd in (["keys"], ["keys", "init"], ["keys", "show"], ["report"], ["verify"]):
         res = _cli(*cmd, "--help")
         assert res.returncode == 0 and "Usage" in res.stdout, cmd
+
+
+def test_current_pull_then_publication_then_verify(home: Path, tmp_path: Path) -> None:
+    """Integration with today's catalog and pull: the folder `pull` writes, finished and signed, verifies; an
+    extra Parquet file that `datasets` would load is then caught."""
+    import datasets
+
+    from fincorpus.catalog.export import pull
+    from fincorpus.catalog.publication import finish_snapshot_folder
+    from fincorpus.catalog.store import CorpusCatalog
+    from fincorpus.pipelines.ingest import stage_rows
+    from fincorpus.pipelines.publish import publish
+    from fincorpus.signing import signer_for_home
+
+    rows = snapshot_rows(12)
+    stage_rows(home, "r1", rows, {})
+    publish(home, "v1")
+    cat = CorpusCatalog(home)
+    info = cat.tags()[0]
+    out = tmp_path / "snap"
+    pull(home, "v1", out)
+    pub = finish_snapshot_folder(
+        out, tag="v1", snapshot_id=info.snapshot_id, filters={"usage": None}, signer=signer_for_home(home, create_key=True),
+        removed=cat.read("v1", "removed"), published_at=info.committed_at,
+    )  # fmt: skip
+    assert any("signed manifest" in line for line in pub.summary())
+    tags = {t.tag: t.snapshot_id for t in cat.tags()}
+    assert verify_folder(out, expected_key=(home / "keys" / "manifest-sm2.pub.pem"), catalog_tags=tags).ok
+    ds = datasets.load_dataset(
+        "parquet", data_dir=str(out / "data"), split="train", cache_dir=str(tmp_path / "c")
+    )
+    assert ds.num_rows == 12
+    name = next(f["name"] for f in pub.manifest.manifest["files"] if f["name"].startswith("data/"))
+    shutil.copy(out / name, out / "data" / "train-extra.parquet")
+    ds = datasets.load_dataset(
+        "parquet", data_dir=str(out / "data"), split="train", cache_dir=str(tmp_path / "d")
+    )
+    assert ds.num_rows == 24  # what a model team would silently get ...
+    assert "data/train-extra.parquet: extra file not in the manifest" in problems(
+        out
+    )  # ... and verify says no
