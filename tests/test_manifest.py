@@ -271,29 +271,11 @@ def test_cli_keys_init_and_show(tmp_path: Path) -> None:
 
 def test_openssl_verifies_a_snapshot_signature(signed: Path) -> None:
     """The auditor's command from docs/provenance.md, with OpenSSL (GmSSL's sm2verify takes the same files)."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    res = subprocess.run(
-        [
-            "openssl",
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            str(signed / SIGNER_KEY),
-            "-rawin",
-            "-digest",
-            "sm3",
-            "-pkeyopt",
-            f"distid:{SM2_DEFAULT_SIGNER_ID}",
-            "-in",
-            str(signed / MANIFEST),
-            "-sigfile",
-            str(signed / SIGNATURE),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    from tests.test_signing import _openssl_has_sm2, openssl_sm2_verify
+
+    if not _openssl_has_sm2():
+        pytest.skip("openssl command with SM2 not installed")
+    res = openssl_sm2_verify(signed / SIGNER_KEY, signed / MANIFEST, signed / SIGNATURE)
     assert res.returncode == 0 and "Signature Verified Successfully" in res.stdout, res.stderr
 
 

@@ -42,6 +42,24 @@ def _openssl_has_sm2() -> bool:
 
 
 needs_openssl = pytest.mark.skipif(not _openssl_has_sm2(), reason="openssl command with SM2 not installed")
+SM2_OPTS = ["-rawin", "-digest", "sm3", "-pkeyopt", f"distid:{SM2_DEFAULT_SIGNER_ID}"]
+
+
+def openssl_sm2_verify(pub: Path, data: Path, sig: Path) -> subprocess.CompletedProcess:
+    """OpenSSL's own SM2 verification (the auditor's command in docs/provenance.md)."""
+    cmd = [
+        "openssl",
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        str(pub),
+        "-in",
+        str(data),
+        "-sigfile",
+        str(sig),
+    ]
+    return subprocess.run([*cmd, *SM2_OPTS], capture_output=True, text=True)
 
 
 def test_sm3_standard_vectors() -> None:
@@ -151,27 +169,10 @@ def test_openssl_verifies_our_signature_and_we_verify_openssls(tmp_path: Path) -
     msg.write_bytes("签名的字节 manifest".encode())
     sig = tmp_path / "sig.der"
     sig.write_bytes(load_key_pair(key).sign(msg.read_bytes()))
-    sm2 = ["-rawin", "-digest", "sm3", "-pkeyopt", f"distid:{SM2_DEFAULT_SIGNER_ID}"]
-    res = subprocess.run(
-        [
-            "openssl",
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            str(pub),
-            "-in",
-            str(msg),
-            "-sigfile",
-            str(sig),
-            *sm2,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = openssl_sm2_verify(pub, msg, sig)
     assert res.returncode == 0 and "Signature Verified Successfully" in res.stdout, res.stderr
     res = subprocess.run(
-        ["openssl", "pkeyutl", "-sign", "-inkey", str(key), "-in", str(msg), *sm2], capture_output=True
+        ["openssl", "pkeyutl", "-sign", "-inkey", str(key), "-in", str(msg), *SM2_OPTS], capture_output=True
     )
     assert res.returncode == 0, res.stderr
     assert verify_signature(load_public_key(pub), msg.read_bytes(), res.stdout)

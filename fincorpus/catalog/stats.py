@@ -46,7 +46,6 @@ DOC_COLUMNS = (
     "extractor_version",
     "lang",
     "doc_type",
-    "canonical_url",
 )
 REMOVED_COLUMNS = ("removed_stage", "removed_reason", "source_id", "duplicate_relation", "dedup_cluster")
 
