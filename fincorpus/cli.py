@@ -456,20 +456,56 @@ def pull(
 
 @app.command()
 @user_errors
-def verify(folder: Annotated[Path, typer.Argument(help="A folder written by `fincorpus pull`")]) -> None:
-    """Check a pulled snapshot against its manifest.json (file sha256 and row counts)."""
-    from fincorpus.catalog.export import verify as do_verify
+def verify(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `fincorpus pull`")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key", help="The publisher's public key (PEM file) or its fingerprint sm3:...; pins who signed"
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Also check the snapshot id against this corpus home's catalog"),
+    ] = None,
+) -> None:
+    """Check a pulled snapshot offline: SM2 signature, key, every file's SHA-256/SM3/rows/schema, no extra files."""
+    from fincorpus.catalog.manifest import verify_folder
 
-    if not (folder / "manifest.json").is_file():
-        raise FileNotFoundError(
-            f"{folder}/manifest.json not found; pass a folder written by `fincorpus pull`"
-        )
-    problems = do_verify(folder)
-    if problems:
-        for p in problems:
-            err.print(f"[red]mismatch:[/] {p}")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder; pass a folder written by `fincorpus pull`")
+    expected: str | Path | None = None
+    if key is not None:
+        expected = key if key.strip().startswith("sm3:") else Path(key)
+        if isinstance(expected, Path) and not expected.is_file():
+            raise FileNotFoundError(
+                f"--key {key}: no such file; pass a public key PEM file or sm3:<fingerprint>"
+            )
+    tags = None
+    if home is not None:
+        if not (home / "catalog.db").is_file():
+            raise FileNotFoundError(f"--home {home}: no catalog.db there; omit --home to verify without it")
+        from fincorpus.catalog.store import CorpusCatalog
+
+        tags = {t.tag: t.snapshot_id for t in CorpusCatalog(home).tags()}
+    rep = verify_folder(folder, expected_key=expected, catalog_tags=tags)
+    for line in rep.checked:
+        console.print(f"[green]checked[/] {line}", highlight=False, soft_wrap=True)
+    if rep.problems:
+        for p in rep.problems:
+            err.print(f"[red]mismatch:[/] {p}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]NOT verified[/] {folder}: {len(rep.problems)} problem(s)", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[green]verified[/] {folder}: every file matches manifest.json")
+    console.print(
+        f"[green]verified[/] {folder}: signed manifest, every file matches", highlight=False, soft_wrap=True
+    )
+    if not rep.key_pinned:
+        console.print(
+            f"[yellow]note:[/] signed by {rep.fingerprint}; pass --key with the publisher's public key or "
+            "fingerprint to check who signed it",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -697,6 +733,110 @@ def demo(
     (h / "demo-summary.json").write_text(
         json.dumps({**summary, "publish": res, "wall_seconds": wall}, indent=2, default=str)
     )
+
+
+# -- keys ---------------------------------------------------------------------------------------------------------
+
+keys_app = typer.Typer(help="The SM2 key pair that signs snapshot manifests.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+@user_errors
+def keys_init(
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Move an existing key aside (renamed *.replaced-TIME, never deleted), make a new one"
+        ),
+    ] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Create the SM2 signing key pair under HOME/keys (private key mode 0600; an existing key is kept)."""
+    from fincorpus.signing import fingerprint, init_keys, load_public_key
+
+    key, pub = init_keys(fincorpus_home(home), replace=replace)
+    console.print(
+        f"private key {key} (mode 0600; back it up, never share it)", highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"public key  {pub}\nfingerprint {fingerprint(load_public_key(pub))}", highlight=False, soft_wrap=True
+    )
+
+
+@keys_app.command("show")
+@user_errors
+def keys_show(home: HomeOpt = None) -> None:
+    """Print the public key and fingerprint that new manifests are signed with (key file or external signer)."""
+    from fincorpus.signing import fingerprint, public_key_pem, signer_for_home
+
+    signer = signer_for_home(fincorpus_home(home))
+    console.print(f"signer      {signer.description}", highlight=False, soft_wrap=True)
+    console.print(
+        f"signer id   {signer.signer_id}\nfingerprint {fingerprint(signer.public_key)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(public_key_pem(signer.public_key), end="", highlight=False, soft_wrap=True)
+
+
+# -- report -------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def report(
+    target: Annotated[
+        str, typer.Argument(help="A tag in the catalog, or a folder written by `fincorpus pull`")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file to write (default ./report-TAG.html)")
+    ] = None,
+    previous: Annotated[
+        str | None, typer.Option(help="Tag to diff against (default: the tag committed before TARGET)")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Static HTML report of a snapshot: sources, licences, removals, scores, duplicates, PII, opt-outs, diff."""
+    from fincorpus.catalog.report import write_report
+
+    folder = Path(target)
+    h = fincorpus_home(home)
+    catalog = None
+    if (h / "catalog.db").is_file():
+        from fincorpus.catalog.store import CorpusCatalog
+
+        catalog = CorpusCatalog(h)
+    if folder.is_dir():
+        mpath = folder / "manifest.json"
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else {}
+        tag, snapshot_id, data = manifest.get("tag", folder.name), manifest.get("snapshot_id"), None
+    elif catalog is not None:
+        tag, folder = target, Path(".")
+        data = catalog.read(tag)  # raises CatalogError naming the known tags
+        snapshot_id = next(t.snapshot_id for t in catalog.tags() if t.tag == tag)
+    else:
+        raise FileNotFoundError(
+            f"{target}: neither a pulled folder nor a tag (no catalog at {h}); pass --home"
+        )
+    tags = catalog.tags() if catalog is not None else []
+    known = {t.tag for t in tags}
+    removed = catalog.read(tag, "removed") if catalog is not None and tag in known else None
+    if previous is None and tag in known:
+        older = [t for t in sorted(tags, key=lambda t: t.committed_at) if t.tag != tag]
+        older = [t for t in older if t.committed_at <= next(x.committed_at for x in tags if x.tag == tag)]
+        previous = older[-1].tag if older else None
+    prev = (previous, catalog.read(previous)) if catalog is not None and previous else None
+    path = (out or Path(f"report-{tag}.html")).resolve()
+    write_report(
+        folder, tag=tag, snapshot_id=snapshot_id, data=data, removed=removed, previous=prev, out=path
+    )
+    console.print(f"report for [bold]{tag}[/] -> {path}", highlight=False, soft_wrap=True)
+    if removed is None or prev is None:
+        missing = [n for n, v in (("removed records", removed), ("previous tag", prev)) if v is None]
+        console.print(
+            f"not in the report (not available): {', '.join(missing)}", highlight=False, soft_wrap=True
+        )
 
 
 def main() -> None:
