@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean install redis
+.PHONY: demo test bench lint clean install services
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "fincorpus needs Python 3.11; run: make PYTHON=python3.11 ...")'
@@ -19,16 +19,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fincorpus demo
 
-## The whole test suite. Tests start what they need themselves (fixture web server, ephemeral Prefect API, a
-## redis-server for the scale-out index); Debian's redis-server is installed here if it is missing.
-test: $(STAMP) redis
+## The whole test suite. Tests start what they need themselves (fixture web server, a Prefect API, redis-server,
+## headless Chromium for the report); the Debian packages they use are installed here when missing.
+
+test: $(STAMP) services
 	$(BIN)/python -m pytest
 
-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing Debian's redis-server (used by the scale-out tests)"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
-	  { echo "could not install redis-server: install it (apt-get install redis-server) and run make test again"; exit 1; }; }
+services:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages the tests use:$$missing"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  { echo "could not install$$missing: install them (apt-get install$$missing) and run make test again"; exit 1; }; \
+	fi
 
 ## Benchmarks under bench/ (results in bench/results/).
 bench: $(STAMP)
@@ -41,6 +48,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup/run.py
 	$(BIN)/python bench/dedup/signature_speed.py
 	$(BIN)/python bench/dedup/index_scale.py --n 1000000
+	$(BIN)/python bench/connectors.py
+	$(BIN)/python bench/pdf_sandbox.py
+	$(BIN)/python bench/hostile/run.py
+	$(BIN)/python bench/licence_agreement.py
+	$(BIN)/python bench/tc260_screen.py
+	$(BIN)/python bench/manifest_hash.py
+	$(BIN)/python bench/store.py --n 100000 1000000
 
 lint: $(STAMP)
 	$(BIN)/ruff check fincorpus tests bench flows.py

@@ -451,6 +451,8 @@ def pull(
         overwrite=overwrite,
     )
     console.print(f"pulled [bold]{tag}[/]: {res.rows} documents in {len(res.files)} file(s) -> {res.out}")
+    for line in res.stats.get("publication", []):
+        console.print(f"  {escape(line)}", highlight=False)
     console.print(f'load with: datasets.load_dataset("parquet", data_dir="{res.out}", split="train")')
 
 
@@ -718,7 +720,7 @@ def demo(
             summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
         _print_ingest(summary)
         res = flows.publish_flow("demo", str(h), True, False)
-    pulled = do_pull(h, "demo", out, overwrite=True)
+    pulled = do_pull(h, "demo", out, overwrite=True, publisher="fincorpus demo")
     wall = time.monotonic() - started
     t = Table("licence class", "documents", title="snapshot demo")
     for name, n in sorted(summary["by_licence"].items()):
@@ -727,9 +729,11 @@ def demo(
     console.print(
         f"[bold green]demo done[/] in {wall:.0f} s: tag [bold]demo[/] = snapshot {res['snapshot_id']} with "
         f"{res['documents']} documents ({res['removed']} removed records, {summary['exact_duplicates']} exact "
-        f"duplicates this run).\nSnapshot pulled to {pulled.out} (manifest.json, README.md, data/*.parquet); "
-        f"corpus home {h}."
+        f"duplicates this run).\nSnapshot pulled to {pulled.out}; corpus home {h}."
     )
+    for line in pulled.stats.get("publication", []):
+        console.print(f"  {escape(line)}", highlight=False)
+    console.print(f"check it with: fincorpus verify {escape(str(pulled.out))}", highlight=False)
     (h / "demo-summary.json").write_text(
         json.dumps({**summary, "publish": res, "wall_seconds": wall}, indent=2, default=str)
     )

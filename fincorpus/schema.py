@@ -428,6 +428,19 @@ def empty_quality() -> dict[str, Any]:
     return {QUALITY_TYPE.field(k).name: None for k in range(QUALITY_TYPE.num_fields)}
 
 
+def struct_value(field: str, **values: Any) -> dict[str, Any]:
+    """A value for struct column ``field`` with the given members set and every other member null.
+
+    Explicit on purpose: a member name that is not in the struct is an error here, as it is in the schema check.
+    """
+    type_ = RECORD_SCHEMA.field(field).type
+    names = [type_.field(k).name for k in range(type_.num_fields)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise SchemaError(f"struct {field!r} has no member(s) {unknown}; its members are {names}")
+    return {n: values.get(n) for n in names}
+
+
 def conform(table: pa.Table, schema: pa.Schema = RECORD_SCHEMA) -> pa.Table:
     """A table read from an older schema version, with the newer columns added as nulls, in schema order."""
     for f in schema:

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from fincorpus.licensing import derive_usage
-from fincorpus.schema import documents_table
+from fincorpus.schema import documents_table, struct_value
 from tests.rows import make_row
 
 SOURCES = (
@@ -43,17 +43,21 @@ def snapshot_rows(n: int = 30) -> list[dict[str, Any]]:
             fetched_at=base + timedelta(hours=i),
             published_at=base - timedelta(days=i),
             finance_score=round((i % 10) / 10 + 0.05, 2),
-            quality={"length_chars": len(text), "cjk_share": 0.8 + (i % 5) / 50, "punct_end_share": 0.5},
-            pii={
-                "mobile": 1 if i % 6 == 0 else 0,
-                "id_card": 1 if i % 9 == 0 else 0,
-                "max_class": "C3" if i % 9 == 0 else ("C2" if i % 6 == 0 else None),
-            },
-            access={
-                "robots_sha256": "-" if i % 13 == 0 else "a" * 64,
-                "robots_group": "*",
-                "ai_disallowed": ["GPTBot"] if i % 5 == 0 else [],
-            },
+            quality=struct_value(
+                "quality", length_chars=len(text), cjk_share=0.8 + (i % 5) / 50, punct_end_share=0.5
+            ),
+            pii=struct_value(
+                "pii",
+                mobile=1 if i % 6 == 0 else 0,
+                id_card=1 if i % 9 == 0 else 0,
+                max_class="C3" if i % 9 == 0 else ("C2" if i % 6 == 0 else None),
+            ),
+            access=struct_value(
+                "access",
+                robots_sha256="-" if i % 13 == 0 else "a" * 64,
+                robots_group="*",
+                ai_disallowed=["GPTBot"] if i % 5 == 0 else [],
+            ),
             dedup_cluster=f"cluster-{i % 4}" if i % 3 == 0 else None,
             extractor="trafilatura",
             extractor_version="2.3.1",

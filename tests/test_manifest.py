@@ -24,7 +24,7 @@ from fincorpus.catalog.manifest import (
     verify_folder,
     write_signed_manifest,
 )
-from fincorpus.schema import DOCUMENT_SCHEMA
+from fincorpus.schema import DOCUMENT_SCHEMA, SCHEMA_VERSION
 from fincorpus.signing import SM2_DEFAULT_SIGNER_ID, KeyFileSigner, KeyPair, SigningError, public_key_pem
 from tests.snapshot_folder import snapshot_rows, write_snapshot
 
@@ -182,7 +182,7 @@ def test_schema_mismatch_is_detected(signed: Path, signer: KeyFileSigner) -> Non
     m = build_manifest(
         tag="v1",
         snapshot_id=1,
-        schema_version="3",
+        schema_version=SCHEMA_VERSION,
         schema_fingerprint="sha256:" + "0" * 64,
         filters={},
         files=files,
@@ -300,12 +300,12 @@ def test_current_pull_then_publication_then_verify(home: Path, tmp_path: Path) -
     from fincorpus.catalog.export import pull
     from fincorpus.catalog.publication import finish_snapshot_folder
     from fincorpus.catalog.store import CorpusCatalog
-    from fincorpus.pipelines.ingest import stage_rows
+    from fincorpus.pipelines.ingest import stage_records
     from fincorpus.pipelines.publish import publish
     from fincorpus.signing import signer_for_home
 
     rows = snapshot_rows(12)
-    stage_rows(home, "r1", rows, {})
+    stage_records(home, "r1", rows, {}, dedup=False)
     publish(home, "v1")
     cat = CorpusCatalog(home)
     info = cat.tags()[0]

@@ -25,21 +25,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In
 
-from fincorpus.catalog.store import CatalogError, CorpusCatalog
-from fincorpus.licensing import LICENCE_CLASSES, USES
-from fincorpus.schema import DOCUMENT_SCHEMA, SCHEMA_VERSION
+from fincorpus.catalog.manifest import MANIFEST, MANIFEST_FORMAT, UNLISTED
+from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo
+from fincorpus.licensing import (
+    CONTRACT_CLASS,
+    LICENCE_CLASSES,
+    USES,
+    LicenceDecision,
+    derive_usage,
+    optouts_of_row,
+)
+from fincorpus.schema import DOCUMENT_SCHEMA
 
 ROWS_PER_FILE = 50_000
-MANIFEST = "manifest.json"
-# Files a pull writes besides its data files: the only others an --overwrite may replace.
-PULL_FILES = ("manifest.json", "README.md", "manifest.sig", "report.html", "croissant.json", "sources.md")
-GENERATOR = "fincorpus"
+# Files a pull writes besides the ones its manifest lists (the manifest, its signature and the signer's key).
+PULL_FILES = tuple(sorted(UNLISTED))
+GENERATOR = "fincorpus"  # marker of manifests written before signed manifests
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,10 @@ class Filters:
         parts: list[BooleanExpression] = []
         classes = list(self.licences)
         if self.usage:
-            allowing = [c.name for c in LICENCE_CLASSES.values() if self.usage in c.usage]
+            # contract-licensed documents carry the uses of their own contract: never pruned by class
+            allowing = [
+                c.name for c in LICENCE_CLASSES.values() if self.usage in c.usage or c.name == CONTRACT_CLASS
+            ]
             classes = [c for c in classes if c in allowing] if classes else allowing
             if not classes:
                 classes = ["\x00none"]  # no class allows this use: nothing matches
@@ -147,7 +158,9 @@ def earlier_pull_files(out: Path) -> list[Path] | None:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("generator") != GENERATOR:
+    if not isinstance(data, dict) or (
+        data.get("format") != MANIFEST_FORMAT and data.get("generator") != GENERATOR
+    ):
         return None
     listed = {f.get("name") for f in data.get("files", []) if isinstance(f, dict)} | set(PULL_FILES)
     found = [p for p in out.rglob("*") if p.is_file() or p.is_symlink()]
@@ -230,50 +243,33 @@ def _replace(tmp: Path, out: Path) -> None:
 # -- the pull ---------------------------------------------------------------------------------------------------
 
 
-def _card(
-    tag: str, snapshot_id: int, rows: int, by_licence: Counter, by_source: Counter, filters: dict
-) -> str:
-    lines = [
-        f"# fincorpus snapshot `{tag}`",
-        "",
-        "Chinese financial texts crawled, cleaned, deduplicated and licence-tagged by fincorpus.",
-        "",
-        f"- snapshot id: {snapshot_id}",
-        f"- documents: {rows}",
-        f"- schema version: {SCHEMA_VERSION} (field meanings: docs/data-model.md in the fincorpus repository)",
-        f"- filters applied at pull: {json.dumps(filters, ensure_ascii=False)}",
-        f"- pulled at: {datetime.now(UTC).isoformat()}",
-        "",
-        "## Load",
-        "",
-        "```python",
-        "import datasets",
-        'ds = datasets.load_dataset("parquet", data_dir="<this folder>", split="train")',
-        "```",
-        "",
-        "## Licence classes",
-        "",
-        "Respect each row's `usage` column: it lists the uses its licence class and opt-outs allow.",
-        "",
-        "| licence class | documents | allowed uses | meaning |",
-        "|---|---|---|---|",
+def usage_now(batch: pa.RecordBatch, at: datetime | None = None) -> pa.RecordBatch:
+    """``usage`` as of now for contract-licensed documents (a contract past its expiry no longer clears its uses);
+    other documents keep the usage stored when they were published."""
+    classes = batch.column(batch.schema.get_field_index("licence_class"))
+    contract = pc.fill_null(pc.equal(classes, CONTRACT_CLASS), False)
+    if not pc.any(contract).as_py():
+        return batch
+    rows = batch.to_pylist()
+    at = at or datetime.now(UTC)
+    usage = [
+        derive_usage(LicenceDecision.from_row(r), optouts_of_row(r), at)
+        if r["licence_class"] == CONTRACT_CLASS
+        else r["usage"]
+        for r in rows
     ]
-    for name, n in sorted(by_licence.items()):
-        c = LICENCE_CLASSES.get(name)
-        lines.append(f"| {name} | {n} | {', '.join(c.usage) if c else '?'} | {c.meaning if c else ''} |")
-    lines += ["", "## Sources", "", "| source | documents |", "|---|---|"]
-    lines += [f"| {s} | {n} |" for s, n in sorted(by_source.items())]
-    lines += ["", "Verify the files against `manifest.json` (sha256 per file) before use."]
-    return "\n".join(lines) + "\n"
+    i = batch.schema.get_field_index("usage")
+    return batch.set_column(i, batch.schema.field(i), pa.array(usage, batch.schema.field(i).type))
 
 
 def stream_documents(catalog: CorpusCatalog, tag: str, filters: Filters) -> Iterator[pa.RecordBatch]:
-    """Kept documents of ``tag`` that pass ``filters``, batch by batch, in the pull's schema."""
+    """Kept documents of ``tag`` that pass ``filters``, batch by batch, in the pull's schema, usage as of now."""
     names = DOCUMENT_SCHEMA.names
     for batch in catalog.batches(tag, status="kept", row_filter=filters.expression(), columns=names):
-        batch = filters.exact(batch)
-        if batch.num_rows:
-            yield from pa.Table.from_batches([batch]).select(names).cast(DOCUMENT_SCHEMA).to_batches()
+        for b in pa.Table.from_batches([batch]).select(names).cast(DOCUMENT_SCHEMA).to_batches():
+            b = filters.exact(usage_now(b))
+            if b.num_rows:
+                yield b
 
 
 def pull(
@@ -286,38 +282,79 @@ def pull(
     sources: list[str] | None = None,
     min_finance_score: float | None = None,
     overwrite: bool = False,
+    publisher: str | None = None,
+    create_key: bool = True,
 ) -> PullResult:
+    """Write the snapshot, its cards, report, Croissant file and PROV record, and the signed manifest.
+
+    The signer is ``FINCORPUS_SIGNER_CMD`` when set (an HSM or KMS), else the home's key, created on first use
+    (``create_key``; ``fincorpus keys init`` makes it explicitly).
+    """
+    from fincorpus.catalog.publication import finish_snapshot_folder
+    from fincorpus.signing import signer_for_home
+
     filters = Filters(usage, tuple(licences or ()), tuple(sources or ()), min_finance_score)
     filters.check()
     catalog = CorpusCatalog(home, create=False)
     info = catalog.tag(tag)  # raises CatalogError on an unknown tag before anything is written
     out = check_out(home, out, overwrite)
+    signer = signer_for_home(home, create_key=create_key)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.pull-{uuid.uuid4().hex[:8]}")
     (tmp / "data").mkdir(parents=True)
     try:
         files, rows, by_licence, by_source = _write_parts(tmp, stream_documents(catalog, tag, filters))
-        manifest = {
-            "generator": GENERATOR,
-            "tag": tag,
-            "snapshot_id": info.snapshot_id,
-            "table": "fincorpus.corpus",
-            "schema_version": SCHEMA_VERSION,
-            "rows": rows,
-            "filters": filters.to_json(),
-            "created_at": datetime.now(UTC).isoformat(),
-            "files": files,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        (tmp / "README.md").write_text(
-            _card(tag, info.snapshot_id, rows, by_licence, by_source, filters.to_json()), encoding="utf-8"
+        publication = finish_snapshot_folder(
+            tmp,
+            tag=tag,
+            snapshot_id=info.snapshot_id,
+            filters=filters.to_json(),
+            signer=signer,
+            removed=catalog.batches(tag, status="removed", columns=REMOVED_COLUMNS),
+            previous=_previous(catalog, info),
+            sources=_sources_of(home, info),
+            publisher=publisher or os.environ.get("FINCORPUS_PUBLISHER"),
+            published_at=info.committed_at,
         )
+        manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # our own temporary folder, never anything else
         raise
-    stats = {"by_licence": dict(by_licence), "by_source": dict(by_source)}
+    stats = {
+        "by_licence": dict(by_licence),
+        "by_source": dict(by_source),
+        "publication": [line.replace(str(tmp), str(out)) for line in publication.summary()],
+    }
     return PullResult(out, rows, [f["name"] for f in files], manifest, stats)
+
+
+REMOVED_COLUMNS = ("removed_stage", "removed_reason", "source_id", "duplicate_relation", "dedup_cluster")
+
+
+def _previous(catalog: CorpusCatalog, info: TagInfo) -> tuple[str, Iterator[pa.RecordBatch]] | None:
+    """The tag committed before ``info`` (by commit time): what the report's diff compares against."""
+    earlier = [t for t in catalog.tags() if t.committed_at < info.committed_at and t.tag != info.tag]
+    if not earlier:
+        return None
+    prev = earlier[-1]
+    return prev.tag, catalog.batches(prev.tag, status="kept", columns=("doc_id", "text_sha256"))
+
+
+def _sources_of(home: Path, info: TagInfo) -> Any:
+    """The sources file the tag's newest run was ingested with, when it is still where it was."""
+    from fincorpus.sources.registry import SourcesError, load_sources
+
+    for run_id in reversed(info.runs):
+        meta = home / "staging" / run_id / "run.json"
+        if meta.is_file():
+            path = json.loads(meta.read_text(encoding="utf-8")).get("sources_path")
+            if path and Path(path).is_file():
+                try:
+                    return load_sources(path)
+                except SourcesError:
+                    return None
+    return None
 
 
 def _write_parts(tmp: Path, batches: Iterator[pa.RecordBatch]) -> tuple[list[dict], int, Counter, Counter]:
@@ -366,16 +403,9 @@ def _write_parts(tmp: Path, batches: Iterator[pa.RecordBatch]) -> tuple[list[dic
     return files, rows, by_licence, by_source
 
 
-def verify(out: Path) -> list[str]:
-    """Problems found when checking a pulled folder against its manifest (empty list = verified)."""
-    problems = []
-    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    for f in manifest["files"]:
-        p = out / f["name"]
-        if not p.is_file():
-            problems.append(f"{f['name']}: missing")
-        elif _sha256(p) != f["sha256"]:
-            problems.append(f"{f['name']}: sha256 differs from manifest")
-        elif pq.ParquetFile(p).metadata.num_rows != f["rows"]:
-            problems.append(f"{f['name']}: row count differs from manifest")
-    return problems
+def verify(out: Path, expected_key: bytes | str | Path | None = None) -> list[str]:
+    """Problems found when checking a pulled folder offline (empty list = verified): signature, every file's
+    SHA-256 and SM3, rows and schema, missing and extra files (``fincorpus.catalog.manifest.verify_folder``)."""
+    from fincorpus.catalog.manifest import verify_folder
+
+    return verify_folder(out, expected_key=expected_key).problems

@@ -43,7 +43,7 @@ SIGNATURE = "manifest.sig"
 SIGNER_KEY = "manifest.pub.pem"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, SIGNER_KEY})  # the only files a folder may hold unlisted
 MANIFEST_FORMAT = "fincorpus.snapshot-manifest/1"
-TABLE = "fincorpus.documents"
+TABLE = "fincorpus.corpus"
 
 
 class ManifestError(ValueError):
