@@ -737,6 +737,16 @@ def _is_html(ev: Evidence) -> bool:
     return (ev.content_type or "text/html") in ("text/html", "application/xhtml+xml")
 
 
+# Rows of a dataset source and JSON detail documents are documents of their source, not attachments.
+_RECORD_TYPES = ("application/x-fincorpus-record+json", "application/json")
+
+
+def _is_attachment(ev: Evidence) -> bool:
+    """A binary file (PDF, office document) linked from a page, as opposed to a page, text or dataset row."""
+    ctype = ev.content_type or "text/html"
+    return ctype.startswith("application/") and not _is_html(ev) and ctype not in _RECORD_TYPES
+
+
 def decide_licence(
     ev: Evidence,
     source: SourceConfig,
@@ -848,7 +858,7 @@ def decide_licence(
             "official text on a non-government site without a source link: the copy cannot be verified",
             rules,
         )
-    if ev.prior.startswith("media-") and not _is_html(ev):
+    if ev.prior.startswith("media-") and _is_attachment(ev):
         return _decision(
             ev,
             "unknown",
