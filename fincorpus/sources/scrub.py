@@ -108,36 +108,34 @@ def members(path: Path) -> Iterator[Member]:
             )
 
 
-def _record(request_id: str, uri: str | None, refers_to: str | None) -> bytes:
+def _record(request_id: str, uri: str | None, refers_to: str | None, full: bool = True) -> bytes:
+    """The tombstone record; the short form keeps only the fields WARC 1.1 requires and the takedown field."""
     body = f"removed by takedown {request_id}\r\n".encode()
-    sha = hashlib.sha256(body).hexdigest()
     lines = [
         "WARC/1.1",
         "WARC-Type: resource",
         f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>",
         f"WARC-Date: {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
     ]
-    if uri:
+    if full and uri:
         lines.append(f"WARC-Target-URI: {warc_safe_uri(uri)}")
-    if refers_to:
+    if full and refers_to:
         lines.append(f"WARC-Refers-To: {refers_to}")
-    lines += [
-        f"{TOMBSTONE_FIELD}: {request_id}",
-        f"WARC-Block-Digest: sha256:{sha}",
-        "Content-Type: text/plain",
-        f"Content-Length: {len(body)}",
-    ]
+    lines.append(f"{TOMBSTONE_FIELD}: {request_id}")
+    if full:
+        lines += [f"WARC-Block-Digest: sha256:{hashlib.sha256(body).hexdigest()}", "Content-Type: text/plain"]
+    lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body + b"\r\n\r\n"
 
 
 def tombstone_member(length: int, request_id: str, uri: str | None, refers_to: str | None) -> bytes:
     """A gzip member of exactly ``length`` bytes holding a WARC resource record "removed by takedown ...".
 
-    Tries the full record, then one without the target URI and reference; raises ScrubError when even that does
-    not fit (a member shorter than ~140 bytes, which no record fincorpus writes is).
+    Tries the full record, then the short one; raises ScrubError when even that does not fit (a member shorter
+    than about 200 bytes; the smallest record fincorpus writes, an HTTP request, is about 380).
     """
     for full in (True, False):
-        rec = _record(request_id, uri if full else None, refers_to if full else None)
+        rec = _record(request_id, uri, refers_to, full)
         comp = zlib.compressobj(9, zlib.DEFLATED, -15)
         deflated = comp.compress(rec) + comp.flush()
         trailer = struct.pack("<II", zlib.crc32(rec) & 0xFFFFFFFF, len(rec) & 0xFFFFFFFF)
