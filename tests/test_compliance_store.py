@@ -284,3 +284,33 @@ def test_publish_with_nothing_staged_runs_for_a_takedown(home: Path) -> None:
     assert not pending(home)
     with pytest.raises(Exception, match="nothing staged"):
         publish(home, "v3")
+
+
+def test_a_staged_document_taken_down_before_its_publish_is_published_as_a_tombstone(home: Path) -> None:
+    from fincorpus.catalog import erasure
+    from fincorpus.catalog.store import CorpusCatalog
+    from fincorpus.pipelines.ingest import near_index
+    from fincorpus.takedown import TakedownRequest
+
+    stage_records(home, "run-1", corpus(spam=0), {}, dedup=False)
+    publish(home, "v1")
+    extra = [
+        make_row(f"http://clean.test/new{i}.html", clean_text(200 + i), source_id="clean") for i in range(3)
+    ]
+    stage_records(home, "run-2", extra, {}, dedup=True)
+    req = TakedownRequest(
+        kind="doc_id", value=extra[0]["doc_id"], requester="r", reason="x", legal_basis="operator"
+    )
+    assert erasure.take_down(home, req).found_in == {"staged": 1}
+    info = publish(home, "v2").tag
+    records = (
+        CorpusCatalog(home).read("v2", "records", columns=("doc_id", "status", "removed_stage")).to_pylist()
+    )
+    kept = [r for r in records if r["status"] == "kept"]
+    assert info.documents == len(kept) == 26 and info.removed == 1
+    assert [r["removed_stage"] for r in records if r["doc_id"] == extra[0]["doc_id"]] == ["takedown"]
+    index = near_index(home)
+    try:
+        assert len(index) == 26  # the tombstone did not join the dedup index
+    finally:
+        index.close()

@@ -27,6 +27,7 @@ from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.registry import load_sources
 from fincorpus.takedown import TakedownRequest, pii_value_hash
 from tests.homegrep import files_holding
+from tests.test_publish_atomic import WORDS  # our own word list
 
 SOURCES = """
 crawler:
@@ -53,20 +54,6 @@ sources:
     doc_type: official
 """
 PHONE = "13912345678"
-WORDS = [
-    "央行",
-    "证监会",
-    "上市公司",
-    "信息披露",
-    "债券",
-    "基金",
-    "期货",
-    "外汇",
-    "利率",
-    "股票",
-    "融资",
-    "监管",
-]
 
 
 def our_text(i: int, lead: str = "") -> str:

@@ -5,7 +5,8 @@
 1. **Takedowns.** Documents a takedown covers are left out, of the newest and of every older tag (their
    snapshots were committed before the request). ``include_taken_down`` (``--include-taken-down``, for the
    legal team) keeps them and is logged in ``takedown-access.jsonl``.
-2. **Source gate.** A source whose latest TC260 gate report blocks it loses ``train`` in ``usage``; the reason
+2. **Source gate.** A source whose latest TC260 gate report blocks it has ``usage`` derived again with the gate's
+   reason as an opt-out (``derive_usage(..., OptOuts(training_blocked=...))``: ``train`` goes); the reason
    (rate and interval) goes into ``optout_reason`` and a ``gate`` step, so the card's opt-out count and the
    report show it. With ``--usage train`` those documents are left out.
 3. **Cross-border.** With ``destination="cross-border"`` documents with a category the negative list excludes
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 
 from fincorpus.catalog.erasure import Denylist, denylist, log_included
 from fincorpus.compliance import NegativeList, classify_row, cross_border_mask, load_negative_list
+from fincorpus.licensing import LicenceDecision, derive_usage, optouts_of_row
 
 COMPLIANCE_FILE = "compliance.json"
 DESTINATIONS = ("domestic", "cross-border")
@@ -121,14 +123,17 @@ class PullCompliance:
             for i, n in enumerate(b.schema.names)
             if n in ("usage", "optout_reason", "steps")
         }
+        rows = b.to_pylist()
         for i, s in enumerate(srcs):
             reason = self.training_blocked.get(s)
             if reason is None:
                 continue
-            uses = cols["usage"][i] or []
-            if "train" in uses:
+            if "train" in (cols["usage"][i] or []):
                 self.gate_blocked[s] += 1
-            cols["usage"][i] = [u for u in uses if u != "train"]
+            # the licence rule itself, with the gate's reason as an opt-out (fincorpus.licensing.derive_usage)
+            cols["usage"][i] = derive_usage(
+                LicenceDecision.from_row(rows[i]), optouts_of_row(rows[i], training_blocked=reason)
+            )
             old = cols["optout_reason"][i]
             cols["optout_reason"][i] = reason if not old else f"{old}; {reason}"
             cols["steps"][i] = [*(cols["steps"][i] or []), {"step": "gate", "detail": reason}]

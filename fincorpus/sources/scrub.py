@@ -6,7 +6,8 @@ exactly the same length that holds a small WARC ``resource`` record saying "remo
 The length is matched with the gzip header's comment field (FCOMMENT, RFC 1952 2.3.1), which every gzip reader
 skips. A response record and the request record written right after it (``WARC-Concurrent-To``) are replaced by
 one member spanning both: the response's offset (the one a raw_ref names) stays a readable record; the request's
-offset, which no raw_ref names, disappears. Afterwards every other member of the segment is read back with
+offset, which no raw_ref names, disappears. Afterwards the whole segment is walked again (same member boundaries,
+every member inflating with a good CRC-32) and the records on both sides of each overwrite are read with
 :func:`fincorpus.sources.archive.read_raw` (digests checked): a purge that would break another record is an error.
 
 The old bytes are overwritten in the file itself (``r+b`` and fsync). On copy-on-write file systems (btrfs, ZFS)
@@ -211,17 +212,28 @@ def scrub_file(
 
 
 def _check(home: Path, relpath: str, before: list[Member], groups: list[list[Member]]) -> None:
-    """The segment after the overwrite: the same member boundaries (minus merged requests) and every record
-    readable with its digest; tombstones where they were written."""
+    """The segment after the overwrite: the same member boundaries (minus merged requests), every member
+    inflating with a good CRC-32 (``members`` checks that while it walks the file), and the records around each
+    overwrite read with :func:`read_raw` (WARC header and digests): tombstones where they were written, the other
+    records intact."""
     merged = {m.offset for g in groups for m in g[1:]}
     heads = {g[0].offset for g in groups}
-    after = list(members(home / relpath))
+    try:
+        after = list(members(home / relpath))
+    except zlib.error as exc:
+        raise ScrubError(f"WARC file {relpath}: a record no longer inflates after erasing ({exc})") from None
     expect = [m.offset for m in before if m.offset not in merged]
     if [m.offset for m in after] != expect:
         raise ScrubError(
             f"WARC file {relpath}: record boundaries changed while erasing; restore it from backup"
         )
+    near: set[int] = set()
+    for i, m in enumerate(after):
+        if m.offset in heads:
+            near.update(x.offset for x in after[max(0, i - 1) : i + 2])
     for m in after:
+        if m.offset not in near:
+            continue
         try:
             read_raw(home, f"{relpath}#{m.offset}")
         except RawRefError as exc:
