@@ -321,7 +321,10 @@ def _ids(src: Batches) -> pa.Table:
     t = pa.Table.from_batches(batches)
     if "text_sha256" not in t.column_names:
         t = t.append_column("text_sha256", pa.nulls(t.num_rows, pa.string()))
-    return t
+    # catalog scans may give large_string: both sides of the join in one type
+    return t.select(["doc_id", "text_sha256"]).cast(
+        pa.schema([("doc_id", pa.string()), ("text_sha256", pa.string())])
+    )
 
 
 def diff_with_previous(data: Batches, previous_tag: str, previous: Batches, examples: int = 10) -> Diff:
