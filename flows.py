@@ -10,6 +10,7 @@ Serve the schedules of a sources file with ``python flows.py serve SOURCES.yaml`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from fincorpus.pipelines import ingest as stages
 from fincorpus.pipelines.publish import publish as publish_staged
+from fincorpus.settings import dask_address
 from fincorpus.sources.base import CrawlEvent
 from fincorpus.sources.registry import load_sources
 
@@ -36,9 +38,38 @@ def workers() -> int:
 
 
 def task_runner() -> Any:
-    """The runner for processing and finalising tasks: a pool of worker processes (one thread if 1 worker)."""
+    """The flow's task runner: a dask.distributed cluster when FINCORPUS_DASK_ADDRESS is set (``tcp://...`` an
+    existing one, ``local:N`` a LocalCluster of N worker processes), else a pool of worker processes on this
+    machine (one thread when FINCORPUS_WORKERS=1)."""
+    addr = dask_address()
+    if addr:
+        import cloudpickle
+        from prefect_dask import DaskTaskRunner
+
+        # the tasks travel by value: workers need the fincorpus package, not this file on their path
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        if addr.startswith("local:"):
+            n = int(addr.split(":", 1)[1] or workers())
+            return DaskTaskRunner(
+                cluster_class="distributed.LocalCluster",
+                cluster_kwargs={
+                    "n_workers": n,
+                    "threads_per_worker": 2,
+                    "processes": True,
+                    "dashboard_address": None,
+                },
+            )
+        return DaskTaskRunner(address=addr)
     n = workers()
     return ThreadPoolTaskRunner(max_workers=1) if n == 1 else ProcessPoolTaskRunner(max_workers=n)
+
+
+def crawl_runner(n_sources: int) -> Any:
+    """Where crawl tasks run: on the cluster when there is one (per-host politeness holds through the shared
+    catalog database), else in threads of this process (crawling waits on the network, not the CPU)."""
+    if dask_address():
+        return None
+    return ThreadPoolTaskRunner(max_workers=max(1, n_sources))
 
 
 @task(name="crawl-source", cache_policy=NONE)
@@ -107,6 +138,7 @@ def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: l
         meta,
         pass_ids,
         stages.DedupRef(**dedup),
+        [stages.PartRef.from_json(p) for p in parts],
     )
     return {"run_id": run_id, "path": str(staged.path), **staged.summary}
 
@@ -130,11 +162,14 @@ def ingest_flow(
     pass_ids: list[str] = []
     parts: list[Any] = []
     run_id: str | None = None
-    with ThreadPoolTaskRunner(max_workers=max(1, len(ids))) as crawl_runner:
+    local_crawls = crawl_runner(len(ids))
+    with local_crawls or contextlib.nullcontext():
         crawls = [
-            crawl_runner.submit(
+            local_crawls.submit(
                 crawl_task, {"sources_path": sources_path, "proxy": proxy, "source_id": sid, "home": home_s}
             )
+            if local_crawls is not None
+            else crawl_task.submit(sources_path, proxy, sid, home_s)
             for sid in ids
         ]
         for fut in as_completed(crawls):
@@ -145,6 +180,7 @@ def ingest_flow(
                 "unreachable": res.get("unreachable", False),
                 "unreachable_hosts": res.get("unreachable_hosts", []),
                 "cut": res.get("cut", []),
+                "seconds": res.get("seconds"),
             }
             pass_ids += res["pass_ids"]
             if run_id is None:

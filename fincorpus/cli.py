@@ -63,6 +63,22 @@ HomeOpt = Annotated[
     ),
 ]
 SourcesOpt = Annotated[Path, typer.Option("--sources", "-s", help="Sources YAML file")]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Run tasks on a dask.distributed cluster: tcp://scheduler:8786, or local:N for N local workers "
+        "(default: $FINCORPUS_DASK_ADDRESS, else worker processes on this machine)",
+    ),
+]
+
+
+def _use_dask(address: str | None) -> None:
+    """--dask-address is FINCORPUS_DASK_ADDRESS for this command (read when flows.py is imported)."""
+    if address:
+        if not (address.startswith(("tcp://", "tls://")) or address.startswith("local:")):
+            raise CatalogError(f"--dask-address {address!r}: use tcp://host:port or local:N")
+        os.environ["FINCORPUS_DASK_ADDRESS"] = address
 
 
 def user_errors(fn: F) -> F:
@@ -121,8 +137,10 @@ def _home(home: Path | None) -> Path:
 
 def _existing_home(home: Path | None) -> Path:
     """The corpus home for a command that only reads: it must exist (a mistyped --home is an error)."""
+    from fincorpus.settings import catalog_is_sqlite
+
     h = fincorpus_home(home)
-    if not (h / "catalog.db").is_file():
+    if catalog_is_sqlite(h) and not (h / "catalog.db").is_file():
         raise CatalogError(
             f"no corpus at {h} (no catalog.db); check --home / FINCORPUS_HOME, or create one with "
             "`fincorpus ingest` and `fincorpus publish`"
@@ -256,9 +274,11 @@ def ingest(
     proxy: Annotated[
         str | None, typer.Option(help="Forward proxy for every request (overrides the file)")
     ] = None,
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Crawl, clean, deduplicate and licence-tag sources into a staged run (Prefect flow)."""
+    _use_dask(dask_address)
     h = _home(home)
     sf = load_sources(sources)  # validate before starting Prefect
     for sid in source_ids or []:
@@ -309,9 +329,11 @@ def crawl(
 def reprocess(
     sources: SourcesOpt,
     source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all enabled)")] = None,
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Re-run extraction and all later stages from the stored WARC records (no network); stages a new run."""
+    _use_dask(dask_address)
     h = _home(home)
     sf = load_sources(sources)
     for sid in source_ids or []:
@@ -347,7 +369,7 @@ def publish(
 
         catalog = CorpusCatalog(h)
         committed = catalog.committed_runs()
-        if tag in catalog.table.refs() and not any(committed.get(r.name) == tag for r in staged):
+        if tag in catalog.table.refs() and not any(committed.get(r) == tag for r in staged):
             catalog.check_tag_free(tag, force)
     if not staged and not allow_empty:
         raise CatalogError(
@@ -420,7 +442,12 @@ def snapshots(home: HomeOpt = None) -> None:
 def pull(
     tag: Annotated[str, typer.Argument(help="Snapshot tag (see `fincorpus snapshots`)")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder to write Parquet files, manifest and card into")
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder (or s3://bucket/prefix) to write Parquet files, manifest and cards into",
+        ),
     ],
     usage: Annotated[
         str | None,
@@ -443,7 +470,7 @@ def pull(
     res = do_pull(
         _existing_home(home),
         tag,
-        out,
+        out if out.startswith(("s3://", "s3a://")) else Path(out),
         usage=usage,
         licences=licence,
         sources=source,
@@ -662,6 +689,18 @@ def maintain(
         console.print(f"  {escape(f)}", highlight=False)
 
 
+@app.command("settings")
+@user_errors
+def settings_cmd(home: HomeOpt = None) -> None:
+    """Where this corpus lives: the catalog database, the warehouse, the compute, the dedup index."""
+    from fincorpus.settings import describe
+
+    t = Table(show_header=False, title="fincorpus settings")
+    for k, v in describe(fincorpus_home(home)).items():
+        t.add_row(k, escape(v))
+    console.print(t)
+
+
 @app.command()
 @user_errors
 def migrate(home: HomeOpt = None) -> None:
@@ -693,6 +732,7 @@ def _default_data_dir() -> Path:
 def demo(
     data: Annotated[Path | None, typer.Option(help="shared/data folder (default: ../shared/data)")] = None,
     out: Annotated[Path, typer.Option(help="Where to pull the demo snapshot")] = Path("demo-snapshot"),
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Serve the mirror sites locally, crawl them, publish tag `demo`, pull it and summarise."""
@@ -710,6 +750,7 @@ def demo(
             "  fincorpus publish --tag v1 && fincorpus pull v1 --out ./snapshot"
         )
         raise typer.Exit(2)
+    _use_dask(dask_address)
     h = _home(home)
     started = time.monotonic()
     sources_file = Path(__file__).resolve().parent / "demo" / "sources.yaml"
@@ -805,9 +846,11 @@ def report(
     from fincorpus.catalog.report import write_report
 
     folder = Path(target)
+    from fincorpus.settings import catalog_is_sqlite
+
     h = fincorpus_home(home)
     catalog = None
-    if (h / "catalog.db").is_file():
+    if not catalog_is_sqlite(h) or (h / "catalog.db").is_file():
         from fincorpus.catalog.store import CorpusCatalog
 
         catalog = CorpusCatalog(h)

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from importlib.metadata import version
+from functools import lru_cache
+from importlib.metadata import version as _package_version
 from typing import Any
 
 import lxml.etree
@@ -30,6 +31,12 @@ _CST = timezone(timedelta(hours=8))  # dates on Chinese sites are Beijing time
 
 class ExtractionError(ValueError):
     """The raw bytes could not be turned into text; the message says why."""
+
+
+@lru_cache(maxsize=16)
+def version(package: str) -> str:
+    """An installed package's version (cached: importlib.metadata reads files on every call, ~5 ms)."""
+    return _package_version(package)
 
 
 @dataclass(frozen=True)
