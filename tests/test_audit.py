@@ -41,6 +41,13 @@ from tests.rows import make_row
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SOURCES = REPO / "fincorpus" / "demo" / "sources.yaml"
 TAG = "demo"
+CLI = [sys.executable, "-m", "fincorpus.cli"]
+RUN = {
+    "capture_output": True,
+    "text": True,
+    "timeout": 900,
+    "env": {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +105,8 @@ def test_demo_snapshot_is_fully_verified(demo: dict) -> None:
 def test_removed_records_are_audited_on_request(demo: dict) -> None:
     """Removed records (quality, dedup) keep their raw bytes and reproduce too; their usage clears nothing."""
     rep = audit_snapshot(demo["home"], TAG, workers=1, include_removed=True, source_ids=["reprint"])
-    assert rep.documents > sum(1 for d in demo["docs"] if d["source_id"] == "reprint") > 0
+    kept = sum(1 for d in demo["docs"] if d["source_id"] == "reprint")  # the reprints lose to their originals
+    assert rep.documents > kept and rep.tally.by_source["reprint"]["documents"] == rep.documents
     assert rep.tally.by_check["licence"][OK] == rep.documents
     assert rep.tally.failures == [], rep.tally.failures[:5]
 
@@ -185,7 +193,7 @@ def test_edited_records_fail_the_check_they_break(demo: dict, tmp_path: Path) ->
     stage_records(home, new_run_id(), [a, b, c], {"kind": "test-edit"}, dedup=False)
     publish(home, "edited")
 
-    rep = audit_snapshot(home, "edited", workers=1)
+    rep = audit_snapshot(home, "edited", workers=2)
     assert failures(rep) == {
         (edited, "text", FAILED),
         (old, "reprocess", "changed"),
@@ -222,6 +230,23 @@ def test_a_changed_configuration_is_reported_as_such(demo: dict, tmp_path: Path)
 def test_unknown_tag_is_one_line(demo: dict) -> None:
     with pytest.raises(CatalogError, match="unknown tag 'nope'"):
         audit_snapshot(demo["home"], "nope", workers=1)
+
+
+def test_the_command_prints_the_summary_and_refuses_bad_input(demo: dict) -> None:
+    home = ["--home", str(demo["home"])]
+    res = subprocess.run([*CLI, "audit", TAG, "--source", "regulator", "--workers", "1", *home], **RUN)
+    n = sum(1 for d in demo["docs"] if d["source_id"] == "regulator")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"{n} of {n} documents verified (100.0%)" in res.stdout and "reprocess" in res.stdout
+    for args, wanted in (
+        (["nope"], "unknown tag 'nope'"),
+        ([TAG, "--source", "nope"], "no documents of source(s) nope"),
+        ([TAG, "--sources", "/nonexistent.yaml"], "does not exist"),
+    ):
+        res = subprocess.run([*CLI, "audit", *args, *home], **RUN)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and wanted in lines[0], res.stderr
+    assert "--removed" in subprocess.run([*CLI, "audit", "--help"], **RUN).stdout
 
 
 # -- units --------------------------------------------------------------------------------------------------------
