@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/licence_agreement.py
 	$(BIN)/python bench/tc260_screen.py
 	$(BIN)/python bench/manifest_hash.py
+	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/store.py --n 100000 1000000
 
 lint: $(STAMP)

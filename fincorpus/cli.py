@@ -886,6 +886,94 @@ def report(
         )
 
 
+# -- audit --------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def audit(
+    tag: Annotated[str, typer.Argument(help="Tag of the snapshot to audit")],
+    removed: Annotated[bool, typer.Option("--removed", help="Audit the removed records too")] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: $FINCORPUS_WORKERS or CPU count)")
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources", "-s", help="Sources file to re-run with instead of the one each run recorded"
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Audit only this source (repeatable)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Failures printed (all are in the report file)")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Re-check every document of a snapshot: raw bytes, re-run text, stored text, licence and opt-outs.
+
+    Exit 0 when every document is verified, 1 otherwise; the report is also written to HOME/audits/.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from fincorpus.catalog.audit import CHECKS, OUTCOMES, audit_snapshot, write_report
+
+    h = _existing_home(home)
+    if sources is not None and not sources.is_file():
+        raise FileNotFoundError(f"sources file {sources} does not exist; check --sources")
+    columns = (
+        TextColumn("audit {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=as_json, transient=True) as bar:
+        task = bar.add_task(tag, total=None)
+        rep = audit_snapshot(
+            h,
+            tag,
+            include_removed=removed,
+            workers=workers,
+            sources=sources,
+            source_ids=source or (),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if source and rep.documents == 0:
+        raise CatalogError(f"tag {tag!r} has no documents of source(s) {', '.join(source)}; check --source")
+    path = write_report(h, rep)
+    data = rep.to_json()
+    if as_json:
+        print(json.dumps({**data, "report_file": str(path)}, ensure_ascii=False, indent=2))
+        raise typer.Exit(0 if rep.ok else 1)
+    t = Table("check", *OUTCOMES, title=f"audit {tag} (snapshot {rep.snapshot_id})")
+    for c in CHECKS:
+        t.add_row(c, *(str(data["by_check"][c][o]) for o in OUTCOMES))
+    console.print(t)
+    s = Table("source", "documents", "verified", "failed", "changed")
+    for src, counts in data["by_source"].items():
+        s.add_row(src, *(str(counts.get(k, 0)) for k in ("documents", "verified", "failed", "changed")))
+    console.print(s)
+    for f in rep.tally.failures[:limit]:
+        console.print(
+            escape(f"{f.outcome:7} {f.check:9} {f.doc_id} {f.url}: {f.reason}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+    listed = len(rep.tally.failures) + rep.tally.not_listed
+    if listed > limit:
+        console.print(f"... {listed - limit} more in the report file", highlight=False)
+    colour = "green" if rep.ok else "red"
+    console.print(
+        f"[bold {colour}]{rep.verified} of {rep.documents} documents verified ({rep.percent:.1f}%)[/] in "
+        f"{rep.seconds:.1f} s ({rep.docs_per_second:.1f} documents/s, {rep.workers} workers); report "
+        f"{escape(str(path))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -445,9 +445,14 @@ class SourcesFile(_Strict):
         return [s.id for s in self.sources]
 
     def config_sha256(self, source: SourceConfig) -> str:
-        """Hash of everything that shapes this source's output, so a record says which config made it."""
+        """Hash of everything that shapes this source's output, so a record says which config made it.
+
+        The proxy is left out: it is how the bytes travelled, not what they are, and ``ingest --proxy`` (the demo's
+        fixture server on a random port) would otherwise give every run its own hash, so ``fincorpus audit``
+        could never match a record to its sources file.
+        """
         payload = {
-            "crawler": self.crawler.model_dump(mode="json"),
+            "crawler": self.crawler.model_dump(mode="json", exclude={"proxy"}),
             "quality": self.quality.model_dump(mode="json"),
             "source": source.model_dump(mode="json"),
         }
