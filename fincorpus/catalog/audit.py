@@ -248,12 +248,14 @@ class RunInputs:
 
 
 def load_run(home: Path, run_id: str, sources_override: Path | None = None) -> RunInputs:
-    meta_path = home / "staging" / run_id / "run.json"
-    if not meta_path.is_file():
+    from fincorpus.pipelines.ingest import staging
+
+    store = staging(home)
+    if not store.is_file(f"{run_id}/run.json"):
         return RunInputs(
             run_id, (), None, None, {}, f"run {run_id} is not on record (no staging/{run_id}/run.json)"
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = store.read_json(f"{run_id}/run.json")
     path = str(sources_override) if sources_override else meta.get("sources_path")
     sources, problem = None, None
     if not path:
