@@ -49,7 +49,7 @@ from fincorpus.catalog.store import CorpusCatalog
 from fincorpus.cleaning import sitetemplate
 from fincorpus.licensing import LicenceDecision, default_rules, derive_usage, optouts_of_row
 from fincorpus.pipelines.ingest import load_sources_for, process_capture
-from fincorpus.pipelines.templates import run_templates, templates_dir
+from fincorpus.pipelines.templates import run_templates, templates_store
 from fincorpus.sources.archive import RawRefError, read_raw
 from fincorpus.sources.base import Capture
 from fincorpus.sources.frontier import catalog_engine
@@ -418,15 +418,16 @@ def _template_problem(home: Path, row: dict[str, Any], run: RunInputs) -> str | 
     group, _, sha = value.rpartition("@")
     if run.templates.get(group) != sha:
         return f"site_template {value} is not the template the run's map names for {group!r} ({run.templates.get(group)})"
-    path = templates_dir(home) / f"{sha}.json"
-    if not path.is_file():
-        return f"site template {sha} is missing from {path.parent}"
+    store = templates_store(home)
+    name = f"{sha}.json"
+    if not store.is_file(name):
+        return f"site template {sha} is missing from {store.location('')}"
     try:
-        stored = sitetemplate.SiteTemplate.from_json(json.loads(path.read_text(encoding="utf-8")))
+        stored = sitetemplate.SiteTemplate.from_json(store.read_json(name))
     except (ValueError, KeyError, TypeError) as exc:
         return f"site template {sha} does not load: {_short(exc)}"
     if stored.sha256 != sha:
-        return f"site template file {path.name} hashes to {stored.sha256}: it was edited"
+        return f"site template file {name} hashes to {stored.sha256}: it was edited"
     return None
 
 

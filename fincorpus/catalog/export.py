@@ -187,6 +187,8 @@ def check_out(home: Path, out: Path, overwrite: bool) -> Path:
         raise CatalogError(f"--out {raw} is a file, not a folder; choose a folder path")
     if out == out.parent:
         raise CatalogError(f"--out {raw} is the root folder; choose a folder of its own")
+    if _inside(Path.cwd().resolve(), out):
+        raise CatalogError(f"--out {raw} is the current folder (or contains it); run the pull from elsewhere")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise CatalogError(f"{raw} exists and is not empty; choose another --out or pass --overwrite")
@@ -197,11 +199,7 @@ def check_out(home: Path, out: Path, overwrite: bool) -> Path:
                 + (f" (e.g. {unknown})" if unknown else "")
                 + "; choose another --out"
             )
-        cwd = Path.cwd().resolve()
-        if _inside(cwd, out):
-            raise CatalogError(
-                f"--out {raw} is the current folder (or contains it); run the pull from elsewhere"
-            )
+
     return out
 
 
