@@ -28,7 +28,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from fincorpus.pipelines import ingest as stages
 from fincorpus.pipelines.publish import publish as publish_staged
 from fincorpus.settings import dask_address
-from fincorpus.sources.base import CrawlEvent
+from fincorpus.sources.base import CrawlEvent, CrawlStopped
 from fincorpus.sources.registry import load_sources
 
 
@@ -86,7 +86,11 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
             logger.info("%s: %s %s (%s)", source_id, ev.outcome, ev.url, ev.detail)
 
     sources = stages.load_sources_for(sources_path, proxy)
-    result = stages.crawl_source(sources, source_id, Path(home), progress=progress)
+    try:
+        result = stages.crawl_source(sources, source_id, Path(home), progress=progress)
+    except CrawlStopped as exc:  # a requested stop is an outcome, not a failure: no traceback in the log
+        logger.info("%s: %s", source_id, exc)
+        return {"source_id": source_id, "stopped": str(exc), "pass_ids": [], "outcomes": {}}
     logger.info(
         "%s: passes %s%s; %s",
         source_id,
@@ -162,6 +166,7 @@ def ingest_flow(
     pass_ids: list[str] = []
     parts: list[Any] = []
     run_id: str | None = None
+    stopped: list[str] = []
     local_crawls = crawl_runner(len(ids))
     with local_crawls or contextlib.nullcontext():
         crawls = [
@@ -174,6 +179,9 @@ def ingest_flow(
         ]
         for fut in as_completed(crawls):
             res = fut.result()
+            if res.get("stopped"):
+                stopped.append(res["stopped"])
+                continue
             crawl_outcomes[res["source_id"]] = {
                 **res["outcomes"],
                 "limit_hit": res.get("limit_hit"),
@@ -193,6 +201,12 @@ def ingest_flow(
                 parts.append(
                     process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json(), wait_for=[tpl])
                 )
+    if (
+        stopped
+    ):  # every reader was asked to stop: the shards already running finish and are kept for the resume
+        for p in parts:
+            p.wait()
+        return {"stopped": stopped, "run_id": run_id}
     if run_id is None:
         run_id, _ = stages.open_run(home_p, [])
     part_refs = [p.result() for p in parts]

@@ -245,6 +245,14 @@ def _print_ingest(summary: dict[str, Any]) -> None:
         )
 
 
+def _stopped(summary: dict[str, Any]) -> None:
+    """An ingest whose crawlers stopped on request: say so per source and exit 130 (nothing was staged)."""
+    for line in summary.get("stopped") or []:
+        err.print(f"[bold yellow]stopped:[/] {escape(line)}", highlight=False)
+    if summary.get("stopped"):
+        raise typer.Exit(130)
+
+
 def _stop_on_interrupt() -> None:
     """First Ctrl-C (or SIGTERM): ask crawlers to stop between requests and save their state; second: abort."""
     import signal
@@ -288,6 +296,7 @@ def ingest(
     _stop_on_interrupt()
     with prefect_api(h):
         summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
+    _stopped(summary)
     _print_ingest(summary)
 
 
@@ -759,6 +768,7 @@ def demo(
         with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
             console.print(f"fixture server for {sites} on {server.proxy_url}")
             summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
+        _stopped(summary)
         _print_ingest(summary)
         res = flows.publish_flow("demo", str(h), True, False)
     pulled = do_pull(h, "demo", out, overwrite=True, publisher="fincorpus demo")

@@ -38,6 +38,7 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Snapshot
 
+from fincorpus import faults
 from fincorpus.catalog.fileio import catalog_properties
 from fincorpus.schema import RECORD_SCHEMA, SCHEMA_VERSION, conform
 from fincorpus.settings import catalog_is_sqlite, catalog_uri, storage_is_remote
@@ -352,6 +353,7 @@ class CorpusCatalog:
         tx._apply(*tx._set_ref_snapshot(snapshot_id=snapshot_id, ref_name=tag, type=SnapshotRefType.TAG))
 
     def _commit(self, tx, tag: str) -> None:  # type: ignore[no-untyped-def]
+        faults.point("publish.before-commit")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fincorpus import locks
+from fincorpus import faults, locks
 from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo, check_tag_name
 from fincorpus.dedup.index import DedupIndex, IndexedDocs
 from fincorpus.dedup.near import Facts, NearConfig, prepare
@@ -130,6 +130,7 @@ def _finish(home: Path, catalog: CorpusCatalog, runs: list[str], committed: dict
             index.set_synced(str(current))
     finally:
         index.close()
+    faults.point("publish.after-index")
     for run_id in runs:
         tag = committed[run_id]
         info = tags.get(tag)
@@ -167,6 +168,7 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
             return PublishResult(info, [], 0, 0, recovered)
         ids, counts, plan = _newest(home, runs)
         info = catalog.publish(tag, _parts(home, plan), ids, runs, counts, force=force)
+        faults.point("publish.after-commit")
         _finish(home, catalog, runs, {r: tag for r in runs})
         return PublishResult(info, runs, counts.get("kept", 0), counts.get("removed", 0), recovered)
 
