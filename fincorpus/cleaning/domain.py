@@ -367,6 +367,8 @@ AGGREGATES: tuple[str, ...] = (
     "log_length",  # log(non-space characters) / 7
     "net_density",  # density:finance - density:other
     "v2_density",  # the v1/v2 feature (lexicon_feature)
+    "density:specific",  # log1p(hits of finance terms outside the generic groups per 100 non-space characters)
+    "net_specific",  # density:specific - density:other
 )
 
 
@@ -375,11 +377,18 @@ def feature_names(groups: Sequence[LexiconGroup]) -> tuple[str, ...]:
 
 
 def lexicon_features(
-    hits: np.ndarray, distinct: np.ndarray, is_finance: np.ndarray, n_nonspace: int, n_chars: int
+    hits: np.ndarray,
+    distinct: np.ndarray,
+    is_finance: np.ndarray,
+    is_specific: np.ndarray,
+    n_nonspace: int,
+    n_chars: int,
 ) -> np.ndarray:
-    """Feature vector (order of ``feature_names``) from per-group hit counts and distinct-term counts."""
+    """Feature vector (order of ``feature_names``) from per-group hit counts and distinct-term counts;
+    ``is_finance`` and ``is_specific`` (finance and not generic) flag the groups."""
     n = max(n_nonspace, 1)
     fin = float(hits[is_finance].sum())
+    spec = math.log1p(100.0 * float(hits[is_specific].sum()) / n)
     oth = float(hits.sum()) - fin
     d_fin = float(distinct[is_finance].sum())
     fd, od = math.log1p(100.0 * fin / n), math.log1p(100.0 * oth / n)
@@ -392,6 +401,8 @@ def lexicon_features(
         math.log(n) / 7.0,
         fd - od,
         lexicon_feature(int(fin + oth), n_chars),
+        spec,
+        spec - od,
     )
     return np.concatenate((np.log1p(100.0 * hits / n), aggregates))
 
@@ -426,6 +437,10 @@ class LexiconIndex:
     @property
     def is_finance(self) -> np.ndarray:
         return np.array([g.kind == "finance" for g in self.groups], dtype=bool)
+
+    @property
+    def is_specific(self) -> np.ndarray:
+        return np.array([g.kind == "finance" and not g.generic for g in self.groups], dtype=bool)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Index (into ``keys``/``terms``) of every occurrence of a term among ``keys``."""
@@ -554,7 +569,9 @@ class FinanceScorer:
         self._slot_group = np.where(used, group[entry], -1)
         self._slot_term = np.where(used, term_w[entry], 0.0)
         self._is_finance = lex.is_finance
-        self._orders = tuple(sorted(set(self.spec.orders) | set(lex.orders)))
+        self._is_specific = lex.is_specific
+        # n-grams of the spec's orders only feed the vocabulary: a lexicon-only model skips them
+        self._orders = tuple(sorted((set(self.spec.orders) if self.vocab else set()) | set(lex.orders)))
 
     @classmethod
     def load(cls, path: Path | None = None) -> FinanceScorer:
@@ -632,7 +649,7 @@ class FinanceScorer:
             linear += float(self._slot_term[uniq].sum())
         else:
             hits = distinct = np.zeros(n_groups)
-        feats = lexicon_features(hits, distinct, self._is_finance, n_chars, len(head))
+        feats = lexicon_features(hits, distinct, self._is_finance, self._is_specific, n_chars, len(head))
         return self.bias + linear + float(feats @ self._fw)
 
     def score(self, text: str) -> float:

@@ -99,8 +99,8 @@ class TrainConfig:
     # simplest first: ties go to the earlier candidate
     candidates: tuple[Candidate, ...] = (
         ("net", 30.0, None),
+        ("net_specific", 30.0, None),
         ("lexicon", 30.0, None),
-        ("lexicon", 3.0, None),
         ("lexicon", 30.0, 1.0),
     )
     bias_shifts: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
@@ -271,7 +271,7 @@ def text_features(text: str, spec: FeatureSpec, index: LexiconIndex) -> Features
     grams = np.unique(np.concatenate(ngram_keys(codes, spec.orders)))
     found = index.find(np.concatenate(ngram_keys(codes, index.orders)))
     hits, distinct, uniq = index.counts(found)
-    lex = lexicon_features(hits, distinct, index.is_finance, n, len(head))
+    lex = lexicon_features(hits, distinct, index.is_finance, index.is_specific, n, len(head))
     return Features(grams, lex, uniq, n < MIN_CHARS)
 
 
@@ -421,7 +421,7 @@ def _term_bounds(index: LexiconIndex) -> tuple[list[tuple], np.ndarray]:
 def feature_set(features: str, index: LexiconIndex) -> set[int]:
     """Columns of a named feature set: "net" is net_density alone, else feature names joined by "+"."""
     names = feature_names(index.groups)
-    wanted = ["net_density"] if features == "net" else features.split("+")
+    wanted = {"net": ["net_density"]}.get(features) or features.split("+")
     unknown = [w for w in wanted if w not in names]
     if unknown:
         raise ValueError(f"unknown features {unknown} (lexicon, net, or names from {names} joined by +)")
