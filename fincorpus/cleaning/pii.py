@@ -222,9 +222,26 @@ _IP_WORDS = ("IP", "ip", "Ip", "地址", "服务器", "主机", "登录", "登�
 _CONTEXT_CHARS = 24
 
 
+# Where the context of a value stops: a mask token, an earlier number of 7+ digits, an e-mail's "@".
+_CONTEXT_STOP = re.compile(
+    "|".join(re.escape(t) for t in MASK_TOKENS.values()) + r"|[0-9]{7,}|@[A-Za-z0-9.\-]*"
+)
+
+
 def _context_has(text: str, start: int, words: tuple[str, ...], chars: int = _CONTEXT_CHARS) -> bool:
-    """Whether one of words occurs in the chars characters before start (labels precede values in Chinese)."""
+    """Whether one of words occurs in the chars characters before start (labels precede values in Chinese).
+
+    The context ends at the value before this one (an identifier, or the token that masked it): a label belongs
+    to the value right after it ("电话：E1234567 卡号：6222…"), and without the stop masking would not be
+    idempotent. A mask token is shorter than the number it replaced, so the window of the masked text would reach
+    a label further back ("联系电话" before a passport), and the tokens themselves hold label words ("[手机号]").
+    """
     before = text[max(0, start - chars) : start]
+    if not any(w in before for w in words):
+        return False
+    ends = [m.end() for m in _CONTEXT_STOP.finditer(before)]
+    if ends:
+        before = before[ends[-1] :]
     return any(w in before for w in words)
 
 
