@@ -646,3 +646,21 @@ def test_regression_runs_of_signs_are_not_mojibake(sign: str, cs: str) -> None:
 def test_regression_latin1_mojibake_is_still_caught() -> None:
     garbled = "公司董事会审议通过年度报告。".encode().decode("latin-1")
     assert decode_bytes(("<p>" + garbled * 5 + "</p>").encode("utf-8")).mojibake
+
+
+def test_regression_context_window_starting_inside_a_token() -> None:
+    """The 24-character window can start inside "[护照号]": "护照" then read as the passport label of the next
+    value, "S47498652" (a weak passport form that needs one)."""
+    text = "身份证号：E52761042教社维同经国小适过门式自求报：\n\n电话：S47498652。"
+    masked = pii.mask_pii(text)
+    assert masked.startswith("身份证号：[护照号]") and pii.find_pii(masked) == []
+
+
+@pytest.mark.parametrize(
+    "html",
+    ['<svg class="content"><html><p>公司董事会审议通过年度报告。</p></svg>', "<math> <body><p>公司</p>"],
+)
+def test_regression_page_starting_with_a_dropped_element(html: str) -> None:
+    """lxml handed back the page's first element (an <svg>) instead of the document; htmldate then dropped it as
+    an unwanted element and asserted (AssertionError out of extract_html)."""
+    assert "公司" in extract_html(html, URL).text

@@ -32,15 +32,18 @@ from .gen import Input
 URL = "http://fuzz.test/news/2024/a1.html"
 
 
-_CLOCK = [0.0]  # seconds spent inside the functions under test during the current call (checks not counted)
+# CPU and wall seconds spent inside the functions under test during the current call (checks not counted).
+# CPU time decides "slow": the machine is shared, and wall time there measures the other processes too.
+_CLOCK = [0.0, 0.0]
 
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     try:
         return fn(*args, **kwargs)
     finally:
-        _CLOCK[0] += time.perf_counter() - t0
+        _CLOCK[0] += time.process_time() - c0
+        _CLOCK[1] += time.perf_counter() - t0
 
 
 class Invalid(AssertionError):
@@ -60,7 +63,10 @@ def _utf8(s: str, what: str) -> None:
 
 
 def _chars(s: str) -> Counter[str]:
-    return Counter(c for c in s if not c.isspace())
+    c = Counter(s)
+    for k in [k for k in c if k.isspace()]:
+        del c[k]
+    return c
 
 
 def _subset(a: Counter[str], b: Counter[str]) -> bool:
@@ -254,6 +260,7 @@ class Outcome:
     seconds: float
     detail: str = ""
     where: str = ""
+    wall: float = 0.0
 
 
 def _where(exc: BaseException) -> str:
@@ -284,7 +291,7 @@ class Runner:
         extract_html(short + "</body></html>", URL)  # the recall fallback loads jusText's stoplists once
 
     def call(self, out: list[Outcome], name: str, fn: Callable[[], Any]) -> Any:
-        _CLOCK[0] = 0.0
+        _CLOCK[0] = _CLOCK[1] = 0.0
         try:
             value = fn()
             status, detail, where = "ok", "", ""
@@ -297,10 +304,12 @@ class Runner:
                 f"{type(exc).__name__}: {str(exc)[:300]}",
                 _where(exc),
             )
-        dt = _CLOCK[0]
+        # the PDF sandbox parses in its own process: its CPU time is not ours, so wall time counts there
+        cpu, wall = _CLOCK
+        dt = wall if name.startswith("pdf_sandbox") else cpu
         if status == "ok" and dt > self.limit_s:
-            status, detail = "slow", f"{dt:.2f} s"
-        out.append(Outcome(name, status, dt, detail, where))
+            status, detail = "slow", f"{dt:.2f} s ({wall:.2f} s wall)"
+        out.append(Outcome(name, status, dt, detail, where, wall))
         return value
 
     def run_input(self, inp: Input, index: int) -> list[Outcome]:
@@ -397,7 +406,7 @@ class CaptureHarness:
             rec.raw_sha256,
             rec.record_id,
         )
-        row = process_capture(cap, self.sources, self.home, "fuzz-run")
+        row = timed(process_capture, cap, self.sources, self.home, "fuzz-run")
         try:
             records_table([row], stage="fuzz")
         except Exception as exc:

@@ -251,14 +251,15 @@ def number_like(rng: random.Random) -> str:
 
 def synthetic_text(rng: random.Random, n: int) -> str:
     out: list[str] = []
-    while sum(map(len, out)) < n:
+    size = 0
+    while size < n:
         r = rng.random()
         if r < 0.45:
-            out.append("".join(rng.choice(SIMPLIFIED) for _ in range(rng.randint(1, 40))))
+            out.append("".join(rng.choices(SIMPLIFIED, k=rng.randint(1, 40))))
         elif r < 0.55:
-            out.append("".join(rng.choice(TRADITIONAL) for _ in range(rng.randint(1, 20))))
+            out.append("".join(rng.choices(TRADITIONAL, k=rng.randint(1, 20))))
         elif r < 0.62:
-            out.append("".join(rng.choice(FULLWIDTH) for _ in range(rng.randint(1, 12))))
+            out.append("".join(rng.choices(FULLWIDTH, k=rng.randint(1, 12))))
         elif r < 0.72:
             out.append(rng.choice(PUNCT))
         elif r < 0.78:
@@ -276,6 +277,7 @@ def synthetic_text(rng: random.Random, n: int) -> str:
             )
         else:
             out.append(rng.choice(NOISE))
+        size += len(out[-1])
     return "".join(out)
 
 
@@ -324,7 +326,7 @@ def gen_text(rng: random.Random) -> Input:
     if shared:
         t = real_text(rng, recipe)
     else:
-        n = rng.choices((0, 1, 10, 80, 400, 1500, 5000, 20000), (2, 2, 10, 20, 30, 20, 10, 3))[0]
+        n = rng.choices((0, 1, 10, 80, 400, 1500, 5000, 20000), (3, 3, 12, 25, 30, 17, 8, 2))[0]
         t = synthetic_text(rng, n)
         recipe.append(f"synthetic:{n}")
     if rng.random() < 0.15:
@@ -345,7 +347,7 @@ def html_fragment(rng: random.Random, recipe: list[str], depth: int = 0) -> str:
         recipe.append(f"nest:{tag}x{n}")
         return f"<{tag}>" * n + synthetic_text(rng, 200) + (f"</{tag}>" * n if rng.random() < 0.7 else "")
     if r < 0.1:
-        n = rng.choice((1000, 100_000, 400_000))
+        n = rng.choices((1000, 20_000, 100_000, 400_000), (50, 30, 15, 5))[0]
         recipe.append(f"huge-attr:{n}")
         return f"<div class=\"{'x' * n}\" data-a='{synthetic_text(rng, 50)}'>{synthetic_text(rng, 300)}</div>"
     if r < 0.2:
@@ -479,7 +481,7 @@ def gen_bytes(rng: random.Random) -> Input:
         body = encode(rng, synthetic_text(rng, rng.choice((10, 200, 3000))), recipe)
     else:
         n = rng.choice((0, 1, 7, 100, 5000))
-        body = bytes(rng.randrange(256) for _ in range(n))
+        body = rng.randbytes(n)
         recipe.append(f"random-bytes:{n}")
     body = mutate_bytes(rng, body, recipe)
     if ctype_kind == "application/json" and rng.random() < 0.7:

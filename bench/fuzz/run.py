@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ def _worker(
     last_flush = time.monotonic()
     first = start + ((wid - start) % workers)
     for i in range(first, n, workers):
+        if progress[-1]:  # the run's time budget is spent: stop after the input in hand
+            break
         progress[wid * 2] = i
         progress[wid * 2 + 1] = time.monotonic()
         inp = generate(seed, i, args["pdf_every"])
@@ -109,9 +112,15 @@ def _failure(seed: int, index: int, inp: Any, o: Any) -> dict[str, Any]:
     return rec
 
 
-def run(n: int, workers: int, seed: int, args: dict[str, Any]) -> dict[str, Any]:
+def run(
+    n: int,
+    workers: int,
+    seed: int,
+    args: dict[str, Any],
+    save: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
-    progress = ctx.Array("d", [0.0] * (2 * workers), lock=False)
+    progress = ctx.Array("d", [0.0] * (2 * workers + 1), lock=False)  # per worker: index, start; stop flag
     queue = ctx.Queue()
     procs: dict[int, Any] = {}
 
@@ -133,16 +142,16 @@ def run(n: int, workers: int, seed: int, args: dict[str, Any]) -> dict[str, Any]
     running = set(range(workers))
     crash_dir = args["crash_dir"]
     crash_dir.mkdir(parents=True, exist_ok=True)
-    last_print = 0.0
+    last_print = last_save = time.monotonic()
     while running:
         try:
             msg = queue.get(timeout=0.5)
         except Exception:
             msg = None
         if msg and msg[0] == "counts":
-            _, wid, done, c, s, failures, slow = msg
+            _, wid, done, c, s, failures, over = msg
             inputs += done
-            slow_inputs += slow
+            slow_inputs += over
             for k, v in c.items():
                 counts[k].update(v)
             for k, v in s.items():
@@ -154,6 +163,11 @@ def run(n: int, workers: int, seed: int, args: dict[str, Any]) -> dict[str, Any]
         now = time.monotonic()
         for wid in list(running):
             idx, since = int(progress[wid * 2]), progress[wid * 2 + 1]
+            if progress[-1] and not procs[wid].is_alive():
+                time.sleep(0.5)
+                if queue.empty():
+                    running.discard(wid)  # stopped by the budget and its last counts are in
+                continue
             if now - since > args["kill"] or not procs[wid].is_alive():
                 if not procs[wid].is_alive() and now - since <= args["kill"]:
                     time.sleep(0.5)  # a worker that ended normally has its last messages in the queue
@@ -198,8 +212,29 @@ def run(n: int, workers: int, seed: int, args: dict[str, Any]) -> dict[str, Any]
                 f"signatures {len(signatures)}",
                 flush=True,
             )
-    wall = time.monotonic() - t0
+        if args["max_minutes"] and now - t0 > 60 * args["max_minutes"] and not progress[-1]:
+            progress[-1] = 1.0
+            print(
+                f"time budget of {args['max_minutes']} min spent: stopping after {inputs:,} inputs",
+                flush=True,
+            )
+        if save is not None and now - last_save > 600:  # a partial result survives an interrupted run
+            last_save = now
+            save(summary(counts, seconds, inputs, now - t0, slow_inputs, killed, signatures, None))
     retimed = retime(slow, args)
+    return summary(counts, seconds, inputs, time.monotonic() - t0, slow_inputs, killed, signatures, retimed)
+
+
+def summary(
+    counts: dict[str, Counter[str]],
+    seconds: dict[str, float],
+    inputs: int,
+    wall: float,
+    slow_inputs: int,
+    killed: int,
+    signatures: dict[str, dict[str, Any]],
+    retimed: dict[str, Any] | None,
+) -> dict[str, Any]:
     per_function = {
         k: {
             **{s: v.get(s, 0) for s in STATUSES},
@@ -210,12 +245,10 @@ def run(n: int, workers: int, seed: int, args: dict[str, Any]) -> dict[str, Any]
         for k, v in sorted(counts.items())
     }
     return {
+        "partial": retimed is None,
         "inputs": inputs,
-        "seed": seed,
-        "workers": workers,
         "wall_seconds": round(wall, 1),
         "inputs_per_second": round(inputs / wall, 1),
-        "limit_seconds": args["limit"],
         "inputs_over_limit": slow_inputs,
         "workers_killed": killed,
         "per_function": per_function,
@@ -319,6 +352,9 @@ def main() -> None:
     )
     ap.add_argument("--pdf-every", type=int, default=500, help="every k-th input is a mutated PDF")
     ap.add_argument("--keep", type=int, default=3, help="saved examples per failure signature")
+    ap.add_argument(
+        "--max-minutes", type=float, default=0, help="stop after this long (0: run all --n inputs)"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "fuzz.json")
     ap.add_argument("--replay", help="SEED:INDEX: rebuild one input and run it, printing every outcome")
     a = ap.parse_args()
@@ -333,14 +369,25 @@ def main() -> None:
         "capture_every": a.capture_every,
         "pdf_every": a.pdf_every,
         "keep": a.keep,
+        "max_minutes": a.max_minutes,
     }
     crash_dir = a.out.parent / "fuzz-crashes"
     if crash_dir.is_dir():  # a new run's examples replace the last run's (only files this script wrote)
         for old in crash_dir.glob("*.json"):
             old.unlink()
-    res = run(a.n, a.workers, a.seed, {**args, "crash_dir": crash_dir})
-    res = {"provenance": provenance(), "n_requested": a.n, "settings": args, **res}
-    a.out.write_text(json.dumps(res, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    head = {
+        "provenance": provenance(),
+        "n_requested": a.n,
+        "seed": a.seed,
+        "workers": a.workers,
+        "settings": args,
+    }
+
+    def save(res: dict[str, Any]) -> None:
+        a.out.write_text(json.dumps({**head, **res}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+    res = run(a.n, a.workers, a.seed, {**args, "crash_dir": crash_dir}, save)
+    save(res)
     bad = {k: {s: v[s] for s in ("crash", "invalid", "slow") if v[s]} for k, v in res["per_function"].items()}
     print(
         json.dumps(

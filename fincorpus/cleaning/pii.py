@@ -228,6 +228,9 @@ _CONTEXT_STOP = re.compile(
 )
 
 
+_LONGEST_TOKEN = max(map(len, MASK_TOKENS.values()))
+
+
 def _context_has(text: str, start: int, words: tuple[str, ...], chars: int = _CONTEXT_CHARS) -> bool:
     """Whether one of words occurs in the chars characters before start (labels precede values in Chinese).
 
@@ -236,12 +239,14 @@ def _context_has(text: str, start: int, words: tuple[str, ...], chars: int = _CO
     idempotent. A mask token is shorter than the number it replaced, so the window of the masked text would reach
     a label further back ("联系电话" before a passport), and the tokens themselves hold label words ("[手机号]").
     """
-    before = text[max(0, start - chars) : start]
+    lo = max(0, start - chars)
+    before = text[lo:start]
     if not any(w in before for w in words):
         return False
-    ends = [m.end() for m in _CONTEXT_STOP.finditer(before)]
+    # stops are looked for a token's length further back: a window starting inside "[护照号]" must still stop
+    ends = [m.end() for m in _CONTEXT_STOP.finditer(text, max(0, lo - _LONGEST_TOKEN), start)]
     if ends:
-        before = before[ends[-1] :]
+        before = text[max(lo, ends[-1]) : start]
     return any(w in before for w in words)
 
 
