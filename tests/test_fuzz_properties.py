@@ -664,3 +664,25 @@ def test_regression_page_starting_with_a_dropped_element(html: str) -> None:
     """lxml handed back the page's first element (an <svg>) instead of the document; htmldate then dropped it as
     an unwanted element and asserted (AssertionError out of extract_html)."""
     assert "公司" in extract_html(html, URL).text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeEncodeError,
+    reason="fincorpus/pipelines/ingest.py _extract_json_document takes the JSON title as given: a lone surrogate "
+    "escape in it (\\ud800, valid JSON) reaches fincorpus/safety.py fold(), which raises UnicodeEncodeError, so "
+    "process_capture raises instead of returning a record (and the title could not be written to Parquet anyway). "
+    "Fix in the pipeline: normalise JSON titles (fincorpus.cleaning.normalize.normalize_text) before use.",
+)
+def test_json_title_with_a_lone_surrogate_gives_a_record(prop_home: _Home) -> None:
+    from fincorpus.schema import records_table
+
+    body = b'{"title": "\\ud800\\u516c\\u544a", "content": "<p>\\u516c\\u53f8\\u8463\\u4e8b\\u4f1a</p>"}'
+    row = prop_home.record(body, "application/json")
+    records_table([row], stage="property test")
+
+
+def test_regression_lone_surrogate_does_not_cut_the_page() -> None:
+    """libxml2 stopped at a lone surrogate: '<p>\\ud800公司董事会</p>' extracted as '' (the rest was lost)."""
+    assert extract_html("<p>\ud800公司董事会审议通过</p>", URL).text == "\ufffd公司董事会审议通过"
+    assert "董事会审议" in extract_html("<html><body><p>公司\udfff董事会审议</p></body></html>", URL).text

@@ -76,6 +76,7 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
 _CSS_SIMPLE = re.compile(r"^[A-Za-z0-9_\-#.\s>]+$")
 _BLOCK_TAGS = frozenset(
@@ -173,6 +174,10 @@ def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
     of 10^6 nested divs came out as an empty text. When the parser reports that limit, tags nested deeper than
     MAX_DEPTH are unwrapped (their text stays, in order) and the page is parsed again; the note says how many.
     """
+    if _SURROGATE.search(html):
+        # a lone surrogate (JSON bodies can carry "\ud800") made libxml2 stop reading there: the text after it
+        # was silently lost; it is no character, so it becomes U+FFFD like any undecodable sequence
+        html = _SURROGATE.sub("\ufffd", html)
     if not _HTML_ROOT.search(html[:5000]):
         # A fragment (saved pages sometimes start with a wrapper element) parses into a tree trafilatura
         # rejects as empty; give it a document root.
