@@ -686,3 +686,12 @@ def test_regression_lone_surrogate_does_not_cut_the_page() -> None:
     """libxml2 stopped at a lone surrogate: '<p>\\ud800公司董事会</p>' extracted as '' (the rest was lost)."""
     assert extract_html("<p>\ud800公司董事会审议通过</p>", URL).text == "\ufffd公司董事会审议通过"
     assert "董事会审议" in extract_html("<html><body><p>公司\udfff董事会审议</p></body></html>", URL).text
+
+
+def test_regression_control_characters_in_the_page() -> None:
+    """A page read in a single-byte code page is full of control characters; trafilatura's baseline (our
+    fallback for short results) raised ValueError ("All strings must be XML compatible") building elements."""
+    html = "<html><body><div>\x01\x06短&#25;&#x1d;\x07</div>" + "<p>\x1b&#2;\x0f</p>" * 50 + "</body></html>"
+    e = extract_html(html, URL)
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in e.text)
+    assert "ÿ5" in extract_html("<p>&#255;5 &#x1d;</p>", URL).text  # references to real characters stay
