@@ -72,11 +72,12 @@ class Config:
     meta: bool = False
     links: float | None = None
     dup: int | None = None
+    compare: bool = False  # trafilatura's own comparison with its readability/jusText fallbacks
 
     @property
-    def key(self) -> tuple[bool, int | None]:
+    def key(self) -> tuple[bool, int | None, bool]:
         """The part of the configuration that needs its own extraction pass."""
-        return self.fallback, self.layout_cell_chars
+        return self.fallback, self.layout_cell_chars, self.compare
 
     @property
     def trim(self) -> tuple[bool, bool, float | None, int | None]:
@@ -86,17 +87,22 @@ class Config:
     def name(self) -> str:
         return (
             f"fallback={'on' if self.fallback else 'off'},layout={self.layout_cell_chars or 'off'},"
-            f"template={'on' if self.template else 'off'},title={'out' if self.title_out else 'in'},"
-            f"meta={'on' if self.meta else 'off'},links={self.links or 'off'},dup={self.dup or 'off'}"
+            f"compare={'on' if self.compare else 'off'},template={'on' if self.template else 'off'},"
+            f"title={'out' if self.title_out else 'in'},meta={'on' if self.meta else 'off'},"
+            f"links={self.links or 'off'},dup={self.dup or 'off'}"
         )
 
 
+# The recall fallback and the layout-table rule are fixed on: the previous round's grid chose them
+# leave-one-site-out in 37 of 37 and 36 of 37 folds (bench/results/extraction.json before issue 13 item 3 round 2).
 GRID = [
-    Config(f, lc, t, to, me, li, du)
-    for f, lc, t, to, me, li, du in itertools.product(
-        (True, False), (200, None), (True, False), (True, False), (True, False), (0.8, None), (3, None)
+    Config(True, 200, t, to, me, li, du, cmp)
+    for cmp, t, to, me, li, du in itertools.product(
+        (False, True), (True, False), (True, False), (True, False), (0.8, None), (3, None)
     )
 ]
+# The previous round's configuration space here: no edge rules, no comparison.
+PREVIOUS = [c for c in GRID if c.trim == (False, False, None, None) and not c.compare]
 
 
 def _read(p: Path) -> str:
@@ -216,7 +222,11 @@ def ours_extract(raw: bytes, url: str, cfg: Config) -> Extraction:
     """extract_html with this configuration's extraction rules, no selectors, the edge rules off (they are
     applied by ``ours_trim``, so one extraction serves every edge configuration)."""
     html = decode_bytes(raw).text
-    consts = {"LAYOUT_CELL_CHARS": cfg.layout_cell_chars or 10**9, **_EDGE_OFF}
+    consts = {
+        "LAYOUT_CELL_CHARS": cfg.layout_cell_chars or 10**9,
+        "TRAFILATURA_COMPARE": cfg.compare,
+        **_EDGE_OFF,
+    }
     try:
         ex = _with_constants(consts, lambda: extract_mod.extract_html(html, url, fallback=cfg.fallback))
     except extract_mod.ExtractionError:
@@ -345,13 +355,13 @@ def _counts_against(ours: str, truth: Counter[str]) -> tuple[int, int, int]:
     return sum((a & truth).values()), sum(a.values()), sum(truth.values())
 
 
-def run(data: Path, baselines: tuple[str, ...] = tuple(BASELINES)) -> dict[str, Any]:
-    t0 = time.perf_counter()
+def grid_counts(data: Path) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, float]]:
+    """(counts per configuration and page, extraction seconds per extraction key)."""
     items, groups = load(data)
     truths = [_truth_counts(it.truth) for it in items]
     needed = {it.tgroup for it in items if not it.tgroup.startswith("single:")}
     # one extraction pass per extraction key; the edge rules and templates are applied per configuration
-    extracted: dict[tuple[bool, int | None], dict[Path, Extraction]] = {}
+    extracted: dict[tuple[Any, ...], dict[Path, Extraction]] = {}
     seconds: dict[str, float] = {}
     for key in sorted({c.key for c in GRID}, key=str):
         cfg = next(c for c in GRID if c.key == key)
@@ -359,7 +369,9 @@ def run(data: Path, baselines: tuple[str, ...] = tuple(BASELINES)) -> dict[str, 
         t = time.perf_counter()
         for it in items:
             cache[it.file] = ours_extract(it.file.read_bytes(), it.url, cfg)
-        seconds[f"extract {key}"] = time.perf_counter() - t
+        seconds["fincorpus extract_html " + ("compare=on" if cfg.compare else "compare=off")] = (
+            time.perf_counter() - t
+        )
         for g in needed:
             for f in groups[g]:
                 if f not in cache:
@@ -387,19 +399,45 @@ def run(data: Path, baselines: tuple[str, ...] = tuple(BASELINES)) -> dict[str, 
             )
             for it, truth in zip(items, truths, strict=True)
         ]
+    return per_cfg, seconds
+
+
+def baseline_counts(
+    data: Path, names: tuple[str, ...] = tuple(BASELINES)
+) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, float]]:
+    items, _ = load(data)
     base: dict[str, list[tuple[int, int, int]]] = {}
-    for name in baselines:
+    seconds: dict[str, float] = {}
+    for name in names:
         fn = BASELINES[name]
         t = time.perf_counter()
         outs = [fn(it.file.read_bytes(), it.url) for it in items]
         seconds[name] = time.perf_counter() - t
-        base[name] = [_counts_against(o, truth) for o, truth in zip(outs, truths, strict=True)]
+        base[name] = [_counts_against(o, _truth_counts(it.truth)) for o, it in zip(outs, items, strict=True)]
+    return base, seconds
+
+
+def run(data: Path, baselines: tuple[str, ...] = tuple(BASELINES)) -> dict[str, Any]:
+    """The whole benchmark in this process (``--parallel`` in __main__ runs the two halves side by side)."""
+    t0 = time.perf_counter()
+    per_cfg, s1 = grid_counts(data)
+    base, s2 = baseline_counts(data, baselines)
+    return summarize(data, per_cfg, base, {**s1, **s2}, time.perf_counter() - t0)
+
+
+def summarize(
+    data: Path,
+    per_cfg: dict[str, list[tuple[int, int, int]]],
+    base: dict[str, list[tuple[int, int, int]]],
+    seconds: dict[str, float],
+    wall: float,
+) -> dict[str, Any]:
+    items, _ = load(data)
     # leave one site out: the configuration for a site is chosen on all other sites
     sites = sorted({it.site for it in items})
     chosen: dict[str, str] = {}
     loso: list[tuple[int, int, int]] = [(0, 0, 0)] * len(items)
-    previous = Config(True, 200, True)  # the previous round's grid: edge rules off
-    prev_grid = [c for c in GRID if c.trim == previous.trim]
+    prev_grid = PREVIOUS
     loso_prev: list[tuple[int, int, int]] = [(0, 0, 0)] * len(items)
     for site in sites:
         others = [i for i, it in enumerate(items) if it.site != site]
@@ -442,7 +480,7 @@ def run(data: Path, baselines: tuple[str, ...] = tuple(BASELINES)) -> dict[str, 
         "methods": table,
         "extraction_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "pages_per_second": {k: round(len(items) / v, 2) for k, v in seconds.items() if v > 0},
-        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds": round(wall, 1),
     }
 
 
@@ -469,6 +507,38 @@ def format_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _half(which: str, data: Path, out: Path) -> None:
+    import pickle
+
+    result = grid_counts(data) if which == "grid" else baseline_counts(data)
+    out.write_bytes(pickle.dumps(result))
+
+
+def run_parallel(data: Path) -> dict[str, Any]:
+    """The configuration grid and the baselines in two processes (each is single-threaded)."""
+    import pickle
+    import subprocess
+    import tempfile
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {
+            which: subprocess.Popen(
+                [sys.executable, __file__, "--half", which, str(data), f"{tmp}/{which}.pickle"]
+            )
+            for which in ("grid", "baselines")
+        }
+        for which, p in procs.items():
+            if p.wait() != 0:
+                raise SystemExit(f"extraction_loso: the {which} half failed (exit {p.returncode})")
+        per_cfg, s1 = pickle.loads(Path(f"{tmp}/grid.pickle").read_bytes())
+        base, s2 = pickle.loads(Path(f"{tmp}/baselines.pickle").read_bytes())
+    return summarize(data, per_cfg, base, {**s1, **s2}, time.perf_counter() - t0)
+
+
 if __name__ == "__main__":
-    res = run(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
-    print(format_table(res))
+    if sys.argv[1:2] == ["--half"]:
+        _half(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        res = run_parallel(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
+        print(format_table(res))

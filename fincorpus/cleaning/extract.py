@@ -121,6 +121,7 @@ SHORT_SHARE = (
 SHORT_CHARS = 300
 LIST_LINK_SHARE = 0.4  # list/navigation page: links carry over 40 % of the visible text ...
 LIST_MAX_PARAGRAPH = 70  # ... and no text outside links is longer (real lists <= 65, articles >= 77)
+TRAFILATURA_COMPARE = False  # trafilatura's own comparison with its readability/jusText fallbacks (fast=False)
 MAX_DEPTH = 120  # elements nested deeper are unwrapped when the parser hits its limit (libxml2 stops at 256)
 
 
@@ -317,7 +318,8 @@ def _trafilatura(
         # balanced mode: on the CWCED ground truth favor_recall cost 6 points of precision for 1 of recall
         # (bench/extraction.py); the recall mode is kept as the fallback for implausibly short results
         favor_recall=favor_recall,
-        fast=not favor_recall,  # no readability/jusText comparison: our own fallback below is cheaper and better
+        # no readability/jusText comparison (fast): our own fallback is cheaper; TRAFILATURA_COMPARE turns it on
+        fast=not (favor_recall or TRAFILATURA_COMPARE),
         deduplicate=False,
         # htmldate's extensive search doubled extraction time for no gain: on the 400 dated mirror articles it
         # found the right date 386 times, the fast search 387 times.
