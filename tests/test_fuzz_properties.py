@@ -695,3 +695,11 @@ def test_regression_control_characters_in_the_page() -> None:
     e = extract_html(html, URL)
     assert not any(ord(c) < 32 and c not in "\n\t" for c in e.text)
     assert "ÿ5" in extract_html("<p>&#255;5 &#x1d;</p>", URL).text  # references to real characters stay
+
+
+def test_regression_mask_token_after_a_thousands_comma() -> None:
+    """ "17408525635,5x@qq.com": the comma read as a thousands separator kept the phone unmasked, but once the
+    e-mail was masked ("…635,[电子邮箱]") the phone stood free and a second masking found it."""
+    text = "手机：17408525635,5x@qq.com 另见 a@b.cn-13912345678"
+    masked = pii.mask_pii(text)
+    assert pii.find_pii(masked) == [] and pii.mask_pii(masked) == masked

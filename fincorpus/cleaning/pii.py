@@ -228,7 +228,8 @@ _CONTEXT_STOP = re.compile(
 )
 
 
-_LONGEST_TOKEN = max(map(len, MASK_TOKENS.values()))
+_TOKENS = tuple(MASK_TOKENS.values())
+_LONGEST_TOKEN = max(map(len, _TOKENS))
 
 
 def _context_has(text: str, start: int, words: tuple[str, ...], chars: int = _CONTEXT_CHARS) -> bool:
@@ -306,23 +307,37 @@ _FOLD = str.maketrans(
 
 
 def _left_ok(text: str, i: int) -> bool:
-    """True when position i does not continue an ASCII alnum run, a decimal number or a dashed code."""
+    """True when position i does not continue an ASCII alnum run, a decimal number or a dashed code.
+
+    A mask token counts as the value it replaced ("a@b.cn-138…" masked is "[电子邮箱]-138…"): otherwise masking
+    would turn a run that continued a value into a free-standing one and a second masking would find it."""
     if i == 0:
         return True
     c = text[i - 1]
     if c in _ASCII_ALNUM:
         return False
-    return not (c in ".,-" and i >= 2 and text[i - 2] in _ASCII_ALNUM)
+    return not (c in ".,-" and i >= 2 and (text[i - 2] in _ASCII_ALNUM or _token_ends(text, i - 1)))
 
 
 def _right_ok(text: str, j: int) -> bool:
-    """True when position j does not continue an ASCII alnum run or a decimal/thousands number."""
+    """True when position j does not continue an ASCII alnum run or a decimal/thousands number (a mask token
+    after the separator counts as the value it replaced, see _left_ok)."""
     if j >= len(text):
         return True
     c = text[j]
     if c in _ASCII_ALNUM:
         return False
-    return not (c in ".,-" and j + 1 < len(text) and text[j + 1] in _ASCII_ALNUM)
+    return not (
+        c in ".,-" and j + 1 < len(text) and (text[j + 1] in _ASCII_ALNUM or _token_starts(text, j + 1))
+    )
+
+
+def _token_ends(text: str, j: int) -> bool:
+    return text[j - 1] == "]" and any(text.endswith(t, 0, j) for t in _TOKENS)
+
+
+def _token_starts(text: str, i: int) -> bool:
+    return text[i] == "[" and any(text.startswith(t, i) for t in _TOKENS)
 
 
 def _amount_after(text: str, i: int, j: int, labels: tuple[str, ...]) -> bool:
