@@ -86,3 +86,28 @@ def test_extract_html_reads_metadata_before_trimming_the_frame() -> None:
     assert ex.title and "利润分配方案" in ex.title
     assert ex.text.split("\n")[0] == BODY[0] and BODY[1] in ex.text
     assert ex.published_at is not None and ex.published_at.year == 2024  # read from the dateline
+
+
+def test_index_table_rows_are_not_datelines() -> None:
+    assert not is_meta_line("成文日期： | 2022年01月27日")
+    assert is_meta_line("成文日期：2022年01月27日")
+
+
+def test_readability_vote_takes_a_subset_that_drops_the_frame() -> None:
+    ours = "\n".join(["首页 | 新闻中心 | 财经", *BODY, "相关新闻：公司召开股东大会"])
+    other = "\n".join(BODY)
+    assert extract.vote_readability(ours, other, 0.7) == (other, True)
+    # not a subset (readability found another block), or losing too much of ours: ours stays
+    assert extract.vote_readability(ours, "另一段完全不同的文字，讲的是别的事情。" * 3, 0.7) == (ours, False)
+    assert extract.vote_readability(ours, BODY[0], 0.85) == (ours, False)
+    assert extract.vote_readability(ours, "", 0.7) == (ours, False)
+
+
+def test_readability_text_of_a_page() -> None:
+    html = (
+        "<html><body><div id='nav'><a href='/'>首页</a></div><div class='article'>"
+        + "".join(f"<p>{b}</p>" for b in BODY * 3)
+        + "</div></body></html>"
+    )
+    assert BODY[0] in extract.readability_text(html)
+    assert extract.readability_text("") == ""

@@ -121,7 +121,9 @@ SHORT_SHARE = (
 SHORT_CHARS = 300
 LIST_LINK_SHARE = 0.4  # list/navigation page: links carry over 40 % of the visible text ...
 LIST_MAX_PARAGRAPH = 70  # ... and no text outside links is longer (real lists <= 65, articles >= 77)
-TRAFILATURA_COMPARE = False  # trafilatura's own comparison with its readability/jusText fallbacks (fast=False)
+TRAFILATURA_COMPARE = (
+    False  # trafilatura's own comparison with its readability/jusText fallbacks (fast=False)
+)
 MAX_DEPTH = 120  # elements nested deeper are unwrapped when the parser hits its limit (libxml2 stops at 256)
 
 
@@ -155,6 +157,10 @@ def extract_html(
         # a list page legitimately has little main text: no fallback hunting for more
         if fallback and page_type == "article" and _implausibly_short(text, stats.chars):
             text, path = _fallback(tree, url, text, path)
+    if READABILITY_MIN_SHARE is not None and not path.startswith("selector:"):
+        text, used = vote_readability(text, readability_text(html), READABILITY_MIN_SHARE)
+        if used:
+            path = f"{path}; readability subset"
     text, rejoined = rejoin_table_rows(text, table_rows(tree))
     if rejoined:
         path = f"{path}; table rows rejoined: {rejoined}"
@@ -575,6 +581,40 @@ def _with_metadata(
     )
 
 
+# -- a second extractor: readability-lxml (Mozilla Readability's scoring) --------------------------------------
+
+# When readability's text is a subset of ours holding at least this share of our characters, ours kept page
+# furniture readability dropped, and readability's text is used. None: off. Chosen leave-one-site-out.
+READABILITY_MIN_SHARE: float | None = None
+READABILITY_SUBSET = 0.97  # share of readability's characters that must be in our text (whitespace ignored)
+
+
+def readability_text(html: str) -> str:
+    """The main text readability-lxml finds, as lines (tables one row a line); '' when it fails or is absent."""
+    try:
+        from readability import Document
+    except ImportError:  # optional (the bench extra): the vote is then off
+        return ""
+    try:
+        summary = Document(html).summary(html_partial=True)
+        return _node_text(_parse(summary)[0])
+    except Exception:  # readability raises on pages it cannot score: no second opinion for this page
+        return ""
+
+
+def vote_readability(ours: str, other: str, min_share: float) -> tuple[str, bool]:
+    """(text, used): ``other`` when it is (almost) a subset of ``ours`` by characters and keeps at least
+    ``min_share`` of them: both found the same body and ours carries extra frame lines."""
+    a = Counter(_NO_SPACE.sub("", ours))
+    b = Counter(_NO_SPACE.sub("", other))
+    na, nb = sum(a.values()), sum(b.values())
+    if not nb or nb >= na or nb < min_share * na:
+        return ours, False
+    if sum((a & b).values()) < READABILITY_SUBSET * nb:
+        return ours, False
+    return other, True
+
+
 # -- the page's frame around the body: title line, date/byline lines, link lines, repeated blocks ------------------
 
 EDGE_STEP = "extract:edges"
@@ -602,6 +642,7 @@ _META_WORDS = re.compile(
 _COUNT = re.compile(r"(?:阅读|浏览|点击|评论|人气)\s*(?:次数|量|数)?\s*[:：(（]?\s*\d+|已被阅读\s*\d+")
 # "（2005年10月27日第十届全国人民代表大会常务委员会第十八次会议通过）": a statute's history is text, not frame
 _HISTORY = re.compile(r"通过|公布|施行|修正|修订|会议|决定|令|第\s*\d+\s*号|〔")
+_FIELD_CELL = re.compile(r"[：:]\s*\|\s")
 _BYLINE = re.compile(
     r"^(?:本报|本刊|本台|新华社|中新社)?(?:实习生|记者|通讯员|特约记者)(?:\s*[\u4e00-\u9fff]{2,4}){1,4}$"
 )
@@ -617,8 +658,8 @@ def is_meta_line(line: str) -> bool:
     """A dateline, byline or counter line of the page frame: "2005-02-06 13:26更新 来源：转载文章 | 发表评论",
     "发表于 2004年12月27日 12:40 - (阅读:3727;评论:63)", "本报记者 王燕平 方云凤". Short, no sentence end."""
     s = line.strip()
-    if not s or len(s) > 80 or s[-1] in "。！？；…" or _HISTORY.search(s):
-        return False
+    if not s or len(s) > 80 or s[-1] in "。！？；…" or _FIELD_CELL.search(s) or _HISTORY.search(s):
+        return False  # a field row of a table ("成文日期： | 2022年01月27日" of an index table) is content
     if _BYLINE.match(s) or _COUNT.search(s):
         return True
     date = _META_DATE.search(s)
