@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/pdf_sandbox.py
 	$(BIN)/python bench/hostile/run.py
+	$(BIN)/python bench/fuzz/run.py --n 1000000 --max-minutes 180
 	$(BIN)/python bench/licence_agreement.py
 	$(BIN)/python bench/tc260_screen.py
 	$(BIN)/python bench/manifest_hash.py
