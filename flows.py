@@ -10,6 +10,7 @@ Serve the schedules of a sources file with ``python flows.py serve SOURCES.yaml`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from fincorpus.pipelines import ingest as stages
 from fincorpus.pipelines.publish import publish as publish_staged
-from fincorpus.sources.base import CrawlEvent
+from fincorpus.settings import dask_address
+from fincorpus.sources.base import CrawlEvent, CrawlStopped
 from fincorpus.sources.registry import load_sources
 
 
@@ -36,9 +38,38 @@ def workers() -> int:
 
 
 def task_runner() -> Any:
-    """The runner for processing and finalising tasks: a pool of worker processes (one thread if 1 worker)."""
+    """The flow's task runner: a dask.distributed cluster when FINCORPUS_DASK_ADDRESS is set (``tcp://...`` an
+    existing one, ``local:N`` a LocalCluster of N worker processes), else a pool of worker processes on this
+    machine (one thread when FINCORPUS_WORKERS=1)."""
+    addr = dask_address()
+    if addr:
+        import cloudpickle
+        from prefect_dask import DaskTaskRunner
+
+        # the tasks travel by value: workers need the fincorpus package, not this file on their path
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        if addr.startswith("local:"):
+            n = int(addr.split(":", 1)[1] or workers())
+            return DaskTaskRunner(
+                cluster_class="distributed.LocalCluster",
+                cluster_kwargs={
+                    "n_workers": n,
+                    "threads_per_worker": 2,
+                    "processes": True,
+                    "dashboard_address": None,
+                },
+            )
+        return DaskTaskRunner(address=addr)
     n = workers()
     return ThreadPoolTaskRunner(max_workers=1) if n == 1 else ProcessPoolTaskRunner(max_workers=n)
+
+
+def crawl_runner(n_sources: int) -> Any:
+    """Where crawl tasks run: on the cluster when there is one (per-host politeness holds through the shared
+    catalog database), else in threads of this process (crawling waits on the network, not the CPU)."""
+    if dask_address():
+        return None
+    return ThreadPoolTaskRunner(max_workers=max(1, n_sources))
 
 
 @task(name="crawl-source", cache_policy=NONE)
@@ -55,7 +86,11 @@ def crawl_task(sources_path: str, proxy: str | None, source_id: str, home: str) 
             logger.info("%s: %s %s (%s)", source_id, ev.outcome, ev.url, ev.detail)
 
     sources = stages.load_sources_for(sources_path, proxy)
-    result = stages.crawl_source(sources, source_id, Path(home), progress=progress)
+    try:
+        result = stages.crawl_source(sources, source_id, Path(home), progress=progress)
+    except CrawlStopped as exc:  # a requested stop is an outcome, not a failure: no traceback in the log
+        logger.info("%s: %s", source_id, exc)
+        return {"source_id": source_id, "stopped": str(exc), "pass_ids": [], "outcomes": {}}
     logger.info(
         "%s: passes %s%s; %s",
         source_id,
@@ -120,6 +155,7 @@ def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: l
         meta,
         pass_ids,
         stages.DedupRef(**dedup),
+        [stages.PartRef.from_json(p) for p in parts],
     )
     gate = gate_task.submit(home_s, run_id).result()  # TC260 pre-assessment of the run's first-crawl sources
     return {"run_id": run_id, "path": str(staged.path), **staged.summary, "gate": gate}
@@ -144,21 +180,29 @@ def ingest_flow(
     pass_ids: list[str] = []
     parts: list[Any] = []
     run_id: str | None = None
-    with ThreadPoolTaskRunner(max_workers=max(1, len(ids))) as crawl_runner:
+    stopped: list[str] = []
+    local_crawls = crawl_runner(len(ids))
+    with local_crawls or contextlib.nullcontext():
         crawls = [
-            crawl_runner.submit(
+            local_crawls.submit(
                 crawl_task, {"sources_path": sources_path, "proxy": proxy, "source_id": sid, "home": home_s}
             )
+            if local_crawls is not None
+            else crawl_task.submit(sources_path, proxy, sid, home_s)
             for sid in ids
         ]
         for fut in as_completed(crawls):
             res = fut.result()
+            if res.get("stopped"):
+                stopped.append(res["stopped"])
+                continue
             crawl_outcomes[res["source_id"]] = {
                 **res["outcomes"],
                 "limit_hit": res.get("limit_hit"),
                 "unreachable": res.get("unreachable", False),
                 "unreachable_hosts": res.get("unreachable_hosts", []),
                 "cut": res.get("cut", []),
+                "seconds": res.get("seconds"),
             }
             pass_ids += res["pass_ids"]
             if run_id is None:
@@ -171,6 +215,12 @@ def ingest_flow(
                 parts.append(
                     process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json(), wait_for=[tpl])
                 )
+    if (
+        stopped
+    ):  # every reader was asked to stop: the shards already running finish and are kept for the resume
+        for p in parts:
+            p.wait()
+        return {"stopped": stopped, "run_id": run_id}
     if run_id is None:
         run_id, _ = stages.open_run(home_p, [])
     part_refs = [p.result() for p in parts]

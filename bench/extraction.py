@@ -457,7 +457,8 @@ def main() -> None:
             "docs_per_s": speed(fn, real) if fn is not fincorpus_nosel else None,
             "scoring_seconds": round(time.perf_counter() - t0, 1),
         }
-    from bench.extraction_loso import format_table, run
+    from bench.extraction_loso import format_table
+    from bench.extraction_loso import run_parallel as run
 
     loso = run(args.data.resolve())
     results["leave_one_site_out"] = loso

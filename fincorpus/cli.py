@@ -63,6 +63,22 @@ HomeOpt = Annotated[
     ),
 ]
 SourcesOpt = Annotated[Path, typer.Option("--sources", "-s", help="Sources YAML file")]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Run tasks on a dask.distributed cluster: tcp://scheduler:8786, or local:N for N local workers "
+        "(default: $FINCORPUS_DASK_ADDRESS, else worker processes on this machine)",
+    ),
+]
+
+
+def _use_dask(address: str | None) -> None:
+    """--dask-address is FINCORPUS_DASK_ADDRESS for this command (read when flows.py is imported)."""
+    if address:
+        if not (address.startswith(("tcp://", "tls://")) or address.startswith("local:")):
+            raise CatalogError(f"--dask-address {address!r}: use tcp://host:port or local:N")
+        os.environ["FINCORPUS_DASK_ADDRESS"] = address
 
 
 def user_errors(fn: F) -> F:
@@ -121,8 +137,10 @@ def _home(home: Path | None) -> Path:
 
 def _existing_home(home: Path | None) -> Path:
     """The corpus home for a command that only reads: it must exist (a mistyped --home is an error)."""
+    from fincorpus.settings import catalog_is_sqlite
+
     h = fincorpus_home(home)
-    if not (h / "catalog.db").is_file():
+    if catalog_is_sqlite(h) and not (h / "catalog.db").is_file():
         raise CatalogError(
             f"no corpus at {h} (no catalog.db); check --home / FINCORPUS_HOME, or create one with "
             "`fincorpus ingest` and `fincorpus publish`"
@@ -228,6 +246,14 @@ def _print_ingest(summary: dict[str, Any]) -> None:
         )
 
 
+def _stopped(summary: dict[str, Any]) -> None:
+    """An ingest whose crawlers stopped on request: say so per source and exit 130 (nothing was staged)."""
+    for line in summary.get("stopped") or []:
+        err.print(f"[bold yellow]stopped:[/] {escape(line)}", highlight=False)
+    if summary.get("stopped"):
+        raise typer.Exit(130)
+
+
 def _stop_on_interrupt() -> None:
     """First Ctrl-C (or SIGTERM): ask crawlers to stop between requests and save their state; second: abort."""
     import signal
@@ -257,9 +283,11 @@ def ingest(
     proxy: Annotated[
         str | None, typer.Option(help="Forward proxy for every request (overrides the file)")
     ] = None,
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Crawl, clean, deduplicate and licence-tag sources into a staged run (Prefect flow)."""
+    _use_dask(dask_address)
     h = _home(home)
     sf = load_sources(sources)  # validate before starting Prefect
     for sid in source_ids or []:
@@ -269,6 +297,7 @@ def ingest(
     _stop_on_interrupt()
     with prefect_api(h):
         summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
+    _stopped(summary)
     _print_ingest(summary)
 
 
@@ -310,9 +339,11 @@ def crawl(
 def reprocess(
     sources: SourcesOpt,
     source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all enabled)")] = None,
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Re-run extraction and all later stages from the stored WARC records (no network); stages a new run."""
+    _use_dask(dask_address)
     h = _home(home)
     sf = load_sources(sources)
     for sid in source_ids or []:
@@ -348,7 +379,7 @@ def publish(
 
         catalog = CorpusCatalog(h)
         committed = catalog.committed_runs()
-        if tag in catalog.table.refs() and not any(committed.get(r.name) == tag for r in staged):
+        if tag in catalog.table.refs() and not any(committed.get(r) == tag for r in staged):
             catalog.check_tag_free(tag, force)
     from fincorpus.catalog.erasure import pending as takedowns_pending
 
@@ -424,7 +455,12 @@ def snapshots(home: HomeOpt = None) -> None:
 def pull(
     tag: Annotated[str, typer.Argument(help="Snapshot tag (see `fincorpus snapshots`)")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder to write Parquet files, manifest and card into")
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder (or s3://bucket/prefix) to write Parquet files, manifest and cards into",
+        ),
     ],
     usage: Annotated[
         str | None,
@@ -460,7 +496,7 @@ def pull(
     res = do_pull(
         _existing_home(home),
         tag,
-        out,
+        out if out.startswith(("s3://", "s3a://")) else Path(out),
         usage=usage,
         licences=licence,
         sources=source,
@@ -684,6 +720,18 @@ def maintain(
         console.print(f"  {escape(f)}", highlight=False)
 
 
+@app.command("settings")
+@user_errors
+def settings_cmd(home: HomeOpt = None) -> None:
+    """Where this corpus lives: the catalog database, the warehouse, the compute, the dedup index."""
+    from fincorpus.settings import describe
+
+    t = Table(show_header=False, title="fincorpus settings")
+    for k, v in describe(fincorpus_home(home)).items():
+        t.add_row(k, escape(v))
+    console.print(t)
+
+
 @app.command()
 @user_errors
 def migrate(home: HomeOpt = None) -> None:
@@ -715,6 +763,7 @@ def _default_data_dir() -> Path:
 def demo(
     data: Annotated[Path | None, typer.Option(help="shared/data folder (default: ../shared/data)")] = None,
     out: Annotated[Path, typer.Option(help="Where to pull the demo snapshot")] = Path("demo-snapshot"),
+    dask_address: DaskOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Serve the mirror sites locally, crawl them, publish tag `demo`, pull it and summarise."""
@@ -732,6 +781,7 @@ def demo(
             "  fincorpus publish --tag v1 && fincorpus pull v1 --out ./snapshot"
         )
         raise typer.Exit(2)
+    _use_dask(dask_address)
     h = _home(home)
     started = time.monotonic()
     sources_file = Path(__file__).resolve().parent / "demo" / "sources.yaml"
@@ -740,6 +790,7 @@ def demo(
         with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
             console.print(f"fixture server for {sites} on {server.proxy_url}")
             summary = flows.ingest_flow(str(sources_file), None, str(h), server.proxy_url)
+        _stopped(summary)
         _print_ingest(summary)
         res = flows.publish_flow("demo", str(h), True, False)
     pulled = do_pull(h, "demo", out, overwrite=True, publisher="fincorpus demo")
@@ -827,9 +878,11 @@ def report(
     from fincorpus.catalog.report import write_report
 
     folder = Path(target)
+    from fincorpus.settings import catalog_is_sqlite
+
     h = fincorpus_home(home)
     catalog = None
-    if (h / "catalog.db").is_file():
+    if not catalog_is_sqlite(h) or (h / "catalog.db").is_file():
         from fincorpus.catalog.store import CorpusCatalog
 
         catalog = CorpusCatalog(h)
@@ -863,6 +916,94 @@ def report(
         console.print(
             f"not in the report (not available): {', '.join(missing)}", highlight=False, soft_wrap=True
         )
+
+
+# -- audit --------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def audit(
+    tag: Annotated[str, typer.Argument(help="Tag of the snapshot to audit")],
+    removed: Annotated[bool, typer.Option("--removed", help="Audit the removed records too")] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: $FINCORPUS_WORKERS or CPU count)")
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources", "-s", help="Sources file to re-run with instead of the one each run recorded"
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Audit only this source (repeatable)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Failures printed (all are in the report file)")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Re-check every document of a snapshot: raw bytes, re-run text, stored text, licence and opt-outs.
+
+    Exit 0 when every document is verified, 1 otherwise; the report is also written to HOME/audits/.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from fincorpus.catalog.audit import CHECKS, OUTCOMES, audit_snapshot, write_report
+
+    h = _existing_home(home)
+    if sources is not None and not sources.is_file():
+        raise FileNotFoundError(f"sources file {sources} does not exist; check --sources")
+    columns = (
+        TextColumn("audit {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=as_json, transient=True) as bar:
+        task = bar.add_task(tag, total=None)
+        rep = audit_snapshot(
+            h,
+            tag,
+            include_removed=removed,
+            workers=workers,
+            sources=sources,
+            source_ids=source or (),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if source and rep.documents == 0:
+        raise CatalogError(f"tag {tag!r} has no documents of source(s) {', '.join(source)}; check --source")
+    path = write_report(h, rep)
+    data = rep.to_json()
+    if as_json:
+        print(json.dumps({**data, "report_file": str(path)}, ensure_ascii=False, indent=2))
+        raise typer.Exit(0 if rep.ok else 1)
+    t = Table("check", *OUTCOMES, title=f"audit {tag} (snapshot {rep.snapshot_id})")
+    for c in CHECKS:
+        t.add_row(c, *(str(data["by_check"][c][o]) for o in OUTCOMES))
+    console.print(t)
+    s = Table("source", "documents", "verified", "failed", "changed")
+    for src, counts in data["by_source"].items():
+        s.add_row(src, *(str(counts.get(k, 0)) for k in ("documents", "verified", "failed", "changed")))
+    console.print(s)
+    for f in rep.tally.failures[:limit]:
+        console.print(
+            escape(f"{f.outcome:7} {f.check:9} {f.doc_id} {f.url}: {f.reason}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+    listed = len(rep.tally.failures) + rep.tally.not_listed
+    if listed > limit:
+        console.print(f"... {listed - limit} more in the report file", highlight=False)
+    colour = "green" if rep.ok else "red"
+    console.print(
+        f"[bold {colour}]{rep.verified} of {rep.documents} documents verified ({rep.percent:.1f}%)[/] in "
+        f"{rep.seconds:.1f} s ({rep.docs_per_second:.1f} documents/s, {rep.workers} workers); report "
+        f"{escape(str(path))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not rep.ok:
+        raise typer.Exit(1)
 
 
 # -- compliance: takedown, source gate, QA (issue 11) --------------------------------------------------------------

@@ -29,7 +29,7 @@ _DDL = """CREATE TABLE IF NOT EXISTS fincorpus_lock (
     pid INTEGER NOT NULL,
     host TEXT NOT NULL,
     since TEXT NOT NULL,
-    heartbeat REAL NOT NULL,
+    heartbeat DOUBLE PRECISION NOT NULL,
     command TEXT NOT NULL)"""
 
 HEARTBEAT_SECONDS = 10.0
@@ -125,6 +125,8 @@ def holder(engine: Engine, name: str) -> Holder | None:
 
 def ensure_table(engine: Engine) -> None:
     with engine.begin() as c:
+        if c.dialect.name == "postgresql":  # see fincorpus.sources.frontier.serialise_ddl
+            c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x66696E636F7270})
         c.execute(text(_DDL))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -319,6 +320,22 @@ def _where(stage: str, i: int, row: Mapping[str, Any]) -> str:
     return f"{stage}: row {i}" + (f" (doc_id={doc!r})" if doc else "")
 
 
+@lru_cache(maxsize=64)
+def _struct_plan(
+    type_: pa.DataType,
+) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, pa.DataType], ...]]:
+    """(member names, required members, members that are themselves nested) of a struct type."""
+    names = frozenset(type_.field(k).name for k in range(type_.num_fields))
+    required = tuple(type_.field(k).name for k in range(type_.num_fields) if not type_.field(k).nullable)
+    nested = tuple(
+        (type_.field(k).name, type_.field(k).type)
+        for k in range(type_.num_fields)
+        if pa.types.is_struct(type_.field(k).type)
+        or (pa.types.is_list(type_.field(k).type) and pa.types.is_struct(type_.field(k).type.value_type))
+    )
+    return names, required, nested
+
+
 def _check_nested(
     stage: str, i: int, row: Mapping[str, Any], path: str, value: Any, type_: pa.DataType
 ) -> None:
@@ -330,23 +347,24 @@ def _check_nested(
             raise SchemaError(
                 f"{_where(stage, i, row)}: field {path!r} must be a mapping, got {type(value).__name__}"
             )
-        names = [type_.field(k).name for k in range(type_.num_fields)]
-        unknown = sorted(set(value) - set(names))
-        missing = sorted(set(names) - set(value))
-        if unknown or missing:
+        names, required, nested = _struct_plan(type_)
+        if value.keys() != names:
+            keys = set(value)
+            unknown, missing = sorted(keys - names), sorted(names - keys)
+            order = [type_.field(k).name for k in range(type_.num_fields)]
             parts = []
             if unknown:
                 parts.append(f"unknown key(s) {unknown}")
             if missing:
                 parts.append(f"missing key(s) {missing}")
             raise SchemaError(
-                f"{_where(stage, i, row)}: field {path!r}: {' and '.join(parts)}; its members are {names}"
+                f"{_where(stage, i, row)}: field {path!r}: {' and '.join(parts)}; its members are {order}"
             )
-        for k in range(type_.num_fields):
-            f = type_.field(k)
-            if not f.nullable and value[f.name] is None:
-                raise SchemaError(f"{_where(stage, i, row)}: field {path}.{f.name} is required")
-            _check_nested(stage, i, row, f"{path}.{f.name}", value[f.name], f.type)
+        for name in required:
+            if value[name] is None:
+                raise SchemaError(f"{_where(stage, i, row)}: field {path}.{name} is required")
+        for name, sub in nested:
+            _check_nested(stage, i, row, f"{path}.{name}", value[name], sub)
     elif pa.types.is_list(type_) and pa.types.is_struct(type_.value_type):
         if not isinstance(value, list | tuple):
             raise SchemaError(f"{_where(stage, i, row)}: field {path!r} must be a list")

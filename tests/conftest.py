@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fincorpus.devservices import PgServer, S3Server
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("FINCORPUS_DATA", REPO.parent / "shared" / "data")).resolve()
 SITES = DATA / "sites"
@@ -103,3 +105,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     client.close()
     proc.terminate()
     proc.wait(timeout=10)
+
+
+# -- the services of the scale-out path (issue 10): real servers, started here, stopped after the session ----------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    server = PgServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """moto's S3-compatible server on a free loopback port; returns the AWS variables that point at it."""
+    server = S3Server.start(bucket="fincorpus-test")
+    yield server.env
+    server.stop()

@@ -153,7 +153,11 @@ def test_per_host_delay_and_limits(tmp_path: Path, home: Path) -> None:
     # 7 documents, 3 allowed: one event for the 4 URLs the limit left unfetched, not one per URL (a page listing
     # a million URLs must not write a million log rows)
     limit = [e for e in events if e.outcome == "skipped-limit"]
-    assert len(limit) == 1 and "max_pages=3" in limit[0].detail and "4 queued URLs not fetched" in limit[0].detail
+    assert (
+        len(limit) == 1
+        and "max_pages=3" in limit[0].detail
+        and "4 queued URLs not fetched" in limit[0].detail
+    )
     t0 = time.monotonic()
     captures, events, requests = crawl(
         root, tmp_path / "home2", source(), delay_seconds=0.2, max_body_bytes=4000, tdmrep=False

@@ -49,8 +49,12 @@ def test_signature_equals_datasketch_on_the_same_shingles() -> None:
     m = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32", hashfunc=int)
     m.update_batch(h.tolist())
     assert signature(h, cfg).tolist() == m.hashvalues.tolist()
-    a, _ = _permutations(cfg.num_perm, cfg.seed)
+    a, b = _permutations(cfg.num_perm, cfg.seed)
     assert np.all(a % 2 == 1)  # a * h + b mod 2**32 is a bijection
+    da, db = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32").permutations
+    assert a.tolist() == [int(x) for x in da] and b.tolist() == [
+        int(x) for x in db
+    ]  # drawn as datasketch draws
     empty = datasketch.MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32")
     assert signature(np.zeros(0, np.uint32), cfg).tolist() == empty.hashvalues.tolist()
     big = np.arange(0, 200_000, 7, dtype=np.uint32)  # more shingles than one block

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fincorpus import faults
 from fincorpus.catalog.store import CatalogError, CorpusCatalog
 from fincorpus.pipelines.ingest import near_index, pending_runs, stage_records
 from fincorpus.pipelines.publish import publish
@@ -90,7 +91,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def _publisher(home: Path, tag: str) -> subprocess.Popen:
+def _publisher(home: Path, tag: str, crash_at: str | None = None) -> subprocess.Popen:
     code = textwrap.dedent(
         f"""
         import sys
@@ -108,6 +109,8 @@ def _publisher(home: Path, tag: str) -> subprocess.Popen:
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if crash_at:
+        env[faults.ENV] = crash_at
     return subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -138,6 +141,31 @@ def test_sigkill_during_publish_never_changes_a_tag_and_the_rerun_finishes_once(
         time.sleep(rng.uniform(0, base["took"] * 1.2))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    _recovers(base, home)
+
+
+EXPECTED = {
+    "publish.before-commit": "not committed, unfinished",
+    "publish.after-commit": "committed, unfinished",
+    "publish.after-index": "committed, unfinished",
+}
+
+
+@pytest.mark.parametrize("point", faults.POINTS)
+def test_a_crash_on_either_side_of_the_commit_is_finished_by_the_next_publish(
+    base: dict, tmp_path: Path, point: str
+) -> None:
+    """Timed kills land where they land; these crash exactly at each named point (FINCORPUS_CRASH_AT)."""
+    home = tmp_path / "home"
+    shutil.copytree(base["home"], home)
+    proc = _publisher(home, "v2", crash_at=point)
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    assert _recovers(base, home) == EXPECTED[point]
+
+
+def _recovers(base: dict, home: Path) -> str:
+    """After a killed publish: v1 intact, v2 complete or absent, and the next publish finishes exactly once."""
     assert fingerprint(home, "v1") == base["v1"]  # the existing tag is untouched, whatever happened
     cat = CorpusCatalog(home)
     committed = "v2" in {t.tag for t in cat.tags()}
@@ -160,10 +188,12 @@ def test_sigkill_during_publish_never_changes_a_tag_and_the_rerun_finishes_once(
         assert index.synced() == str(CorpusCatalog(home).tag("v2").snapshot_id)
     finally:
         index.close()
+    return outcome
 
 
 def test_the_kills_hit_before_and_after_the_commit() -> None:
-    """The trials above are only worth something if kills landed on both sides of the commit."""
+    """The trials above are only worth something if kills landed on both sides of the commit (the named crash
+    points guarantee one of each; the timed kills add moments nobody thought of)."""
     assert OUTCOMES.get("not committed, unfinished", 0) >= 3, OUTCOMES
     assert OUTCOMES.get("committed, unfinished", 0) >= 1, OUTCOMES
     print(OUTCOMES)

@@ -996,7 +996,7 @@ def resume_purges(home: Path) -> list[tuple[str, PurgeReport, list[str]]]:
     return out
 
 
-def log_included(home: Path, tag: str, out: Path, documents: int) -> None:
+def log_included(home: Path, tag: str, out: Path | str, documents: int) -> None:
     """``pull --include-taken-down``: who pulled covered documents, when and where, appended to its own log."""
     import getpass
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from fincorpus.licensing import (
     optouts_of_row,
 )
 from fincorpus.schema import DOCUMENT_SCHEMA
+from fincorpus.storage import Storage
 
 ROWS_PER_FILE = 50_000
 # Files a pull writes besides the ones its manifest lists (the manifest, its signature and the signer's key).
@@ -186,6 +188,8 @@ def check_out(home: Path, out: Path, overwrite: bool) -> Path:
         raise CatalogError(f"--out {raw} is a file, not a folder; choose a folder path")
     if out == out.parent:
         raise CatalogError(f"--out {raw} is the root folder; choose a folder of its own")
+    if _inside(Path.cwd().resolve(), out):
+        raise CatalogError(f"--out {raw} is the current folder (or contains it); run the pull from elsewhere")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise CatalogError(f"{raw} exists and is not empty; choose another --out or pass --overwrite")
@@ -196,11 +200,7 @@ def check_out(home: Path, out: Path, overwrite: bool) -> Path:
                 + (f" (e.g. {unknown})" if unknown else "")
                 + "; choose another --out"
             )
-        cwd = Path.cwd().resolve()
-        if _inside(cwd, out):
-            raise CatalogError(
-                f"--out {raw} is the current folder (or contains it); run the pull from elsewhere"
-            )
+
     return out
 
 
@@ -276,7 +276,7 @@ def stream_documents(catalog: CorpusCatalog, tag: str, filters: Filters) -> Iter
 def pull(
     home: Path,
     tag: str,
-    out: Path,
+    out: Path | str,
     *,
     usage: str | None = None,
     licences: list[str] | None = None,
@@ -308,10 +308,18 @@ def pull(
     )
     catalog = CorpusCatalog(home, create=False)
     info = catalog.tag(tag)  # raises CatalogError on an unknown tag before anything is written
-    out = check_out(home, out, overwrite)
+    remote = str(out).startswith(("s3://", "s3a://"))
+    target: Storage | None = None
+    if remote:
+        target = Storage(str(out))
+        old = check_remote_out(target, overwrite)
+        out = Path(tempfile.mkdtemp(prefix="fincorpus-pull-")) / "snapshot"
+        tmp = out
+    else:
+        out = check_out(home, Path(out), overwrite)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.pull-{uuid.uuid4().hex[:8]}")
     signer = signer_for_home(home, create_key=create_key)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.pull-{uuid.uuid4().hex[:8]}")
     (tmp / "data").mkdir(parents=True)
     try:
         files, rows, by_licence, by_source = _write_parts(
@@ -332,18 +340,61 @@ def pull(
             published_at=info.committed_at,
         )
         manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
-        _replace(tmp, out)
+        if target is not None:
+            _upload(tmp, target, old)
+        else:
+            _replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # our own temporary folder, never anything else
+        shutil.rmtree(
+            tmp.parent if target is not None else tmp, ignore_errors=True
+        )  # our own temporary folder
         raise
-    guard.after_pull(home, tag, out)  # compliance hook: --include-taken-down is logged
+    where = target.uri if target is not None else str(out)
+    if target is not None:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+    guard.after_pull(home, tag, where)  # compliance hook: --include-taken-down is logged (local or s3 --out)
     stats = {
         "by_licence": dict(by_licence),
         "by_source": dict(by_source),
-        "publication": [line.replace(str(tmp), str(out)) for line in publication.summary()],
+        "publication": [line.replace(str(tmp), where) for line in publication.summary()],
         "compliance": guard.summary(),  # compliance hook
     }
-    return PullResult(out, rows, [f["name"] for f in files], manifest, stats)
+    return PullResult(
+        Path(where) if target is None else where, rows, [f["name"] for f in files], manifest, stats
+    )  # type: ignore[arg-type]
+
+
+def check_remote_out(target: Storage, overwrite: bool) -> list[str]:
+    """An object-store --out: empty, or (with --overwrite) an earlier pull and nothing else; returns its files."""
+    existing = target.list(recursive=True)
+    if not existing:
+        return []
+    if not overwrite:
+        raise CatalogError(f"{target.uri} is not empty; choose another --out or pass --overwrite")
+    listed: set[str] = set(PULL_FILES)
+    if MANIFEST in existing:
+        data = target.read_json(MANIFEST)
+        if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT:
+            listed |= {f.get("name") for f in data.get("files", []) if isinstance(f, dict)}
+    unknown = [n for n in existing if n not in listed]
+    if MANIFEST not in existing or unknown:
+        raise CatalogError(
+            f"--overwrite only replaces an earlier pull, and {target.uri} holds other objects too"
+            + (f" (e.g. {unknown[0]})" if unknown else "")
+            + "; choose another --out"
+        )
+    return existing
+
+
+def _upload(tmp: Path, target: Storage, old: list[str]) -> None:
+    """Upload a finished pull: data and cards first, the signed manifest last; then the earlier pull's leftovers."""
+    names = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+    last = [n for n in names if n in PULL_FILES]
+    for name in [n for n in names if n not in PULL_FILES] + sorted(last, key=lambda n: n == MANIFEST):
+        target.upload(tmp / name, name)
+    for name in old:
+        if name not in names:
+            target.remove(name)
 
 
 REMOVED_COLUMNS = ("removed_stage", "removed_reason", "source_id", "duplicate_relation", "dedup_cluster")
@@ -360,12 +411,13 @@ def _previous(catalog: CorpusCatalog, info: TagInfo) -> tuple[str, Iterator[pa.R
 
 def _sources_of(home: Path, info: TagInfo) -> Any:
     """The sources file the tag's newest run was ingested with, when it is still where it was."""
+    from fincorpus.pipelines.ingest import staging
     from fincorpus.sources.registry import SourcesError, load_sources
 
+    store = staging(home)
     for run_id in reversed(info.runs):
-        meta = home / "staging" / run_id / "run.json"
-        if meta.is_file():
-            path = json.loads(meta.read_text(encoding="utf-8")).get("sources_path")
+        if store.is_file(f"{run_id}/run.json"):
+            path = store.read_json(f"{run_id}/run.json").get("sources_path")
             if path and Path(path).is_file():
                 try:
                     return load_sources(path)

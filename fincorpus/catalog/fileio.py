@@ -47,8 +47,18 @@ class HomeFileIO(PyArrowFileIO):
 
 
 def catalog_properties(home: Path) -> dict[str, Any]:
+    """PyIceberg catalog properties: the warehouse, and how its files are reached.
+
+    Local warehouse (the default): under the home's origin, mapped to where the home is now. Object store
+    (FINCORPUS_WAREHOUSE=s3://...): its absolute s3:// locations and the S3 settings of the AWS variables.
+    """
+    from fincorpus.settings import iceberg_s3_properties, storage_is_remote, storage_uri
+
+    if storage_is_remote(home):
+        return {"warehouse": storage_uri(home) + "/warehouse", **iceberg_s3_properties()}
     origin = home_origin(home)
     return {
+        "warehouse": origin.rstrip("/") + "/warehouse",
         "py-io-impl": f"{HomeFileIO.__module__}.{HomeFileIO.__qualname__}",
         ORIGIN: origin,
         ROOT: home.resolve().as_uri(),

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.fs as pafs
 from pyiceberg.manifest import ManifestFile
 from pyiceberg.table.refs import SnapshotRefType
 
 from fincorpus import locks
 from fincorpus.catalog.store import CorpusCatalog
 from fincorpus.sources.frontier import catalog_engine
+from fincorpus.storage import filesystem
 
 
 @dataclass
@@ -37,14 +39,13 @@ class MaintainReport:
     dry_run: bool = False
 
 
-def _local(catalog: CorpusCatalog, location: str) -> Path:
-    scheme, _, path = catalog.table.io.parse_location(location, catalog.table.io.properties)
-    if scheme != "file":
-        raise ValueError(f"maintain handles local warehouses only, not {location}")
-    return Path(path)
+def _local(catalog: CorpusCatalog, location: str) -> str:
+    """The path of a location inside its filesystem (absolute for a local warehouse, bucket/key on S3)."""
+    _, _, path = catalog.table.io.parse_location(location, catalog.table.io.properties)
+    return path
 
 
-def referenced_files(catalog: CorpusCatalog, snapshot_ids: set[int] | None = None) -> set[Path]:
+def referenced_files(catalog: CorpusCatalog, snapshot_ids: set[int] | None = None) -> set[str]:
     """Every file the retained snapshots (default: all) or the metadata log reference, under the current home.
 
     A data file counts when a retained snapshot holds it live; a file a snapshot only records as deleted belongs
@@ -53,7 +54,7 @@ def referenced_files(catalog: CorpusCatalog, snapshot_ids: set[int] | None = Non
     table = catalog.table
     meta = table.metadata
     io = table.io
-    refs: set[Path] = {_local(catalog, table.metadata_location)}
+    refs: set[str] = {_local(catalog, table.metadata_location)}
     for entry in meta.metadata_log:
         refs.add(_local(catalog, entry.metadata_file))
     for snap in meta.snapshots:
@@ -94,15 +95,16 @@ def maintain(
         # in a dry run, what the expiry would leave unreferenced is counted as if it had run
         keep_ids = {s.snapshot_id for s in catalog.table.metadata.snapshots} - set(expire if dry_run else ())
         refs = referenced_files(catalog, keep_ids)
-        root = _local(catalog, catalog.table.location())
+        fs, base = filesystem(catalog.table.location().replace("s3a://", "s3://"))
         now = time.time()
-        for p in sorted(root.rglob("*")):
-            if not p.is_file() or p in refs:
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+            if info.type != pafs.FileType.File or info.path in refs:
                 continue
-            if now - p.stat().st_mtime < orphan_hours * 3600:
+            mtime = info.mtime.timestamp() if info.mtime is not None else now
+            if now - mtime < orphan_hours * 3600:
                 continue
-            report.orphan_files.append(p.relative_to(home).as_posix())
-            report.orphan_bytes += p.stat().st_size
+            report.orphan_files.append(info.path)
+            report.orphan_bytes += int(info.size or 0)
             if not dry_run:
-                p.unlink()
+                fs.delete_file(info.path)
     return report

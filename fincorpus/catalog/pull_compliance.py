@@ -210,7 +210,7 @@ class PullCompliance:
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
         return path
 
-    def after_pull(self, home: Path, tag: str, out: Path) -> None:
+    def after_pull(self, home: Path, tag: str, out: Path | str) -> None:
         if self.include_taken_down and self.holds:
             log_included(home, tag, out, self.taken_down)
 

@@ -38,8 +38,10 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Snapshot
 
+from fincorpus import faults
 from fincorpus.catalog.fileio import catalog_properties
 from fincorpus.schema import RECORD_SCHEMA, SCHEMA_VERSION, conform
+from fincorpus.settings import catalog_is_sqlite, catalog_uri, storage_is_remote
 
 NAMESPACE = "fincorpus"
 TABLE = "corpus"
@@ -103,19 +105,15 @@ class CorpusCatalog:
     def __init__(self, home: Path, *, create: bool = True) -> None:
         self.home = home
         db = home / "catalog.db"
-        if not create and not db.is_file():
+        if not create and catalog_is_sqlite(home) and not db.is_file():
             raise CatalogError(
                 f"no corpus catalog at {home} (no catalog.db); check --home / FINCORPUS_HOME, or run "
                 "`fincorpus ingest` and `fincorpus publish` to create one"
             )
-        (home / "warehouse").mkdir(parents=True, exist_ok=True)
-        props = catalog_properties(home)
-        self.catalog = SqlCatalog(
-            "fincorpus",
-            uri=f"sqlite:///{db.resolve()}",
-            warehouse=props["fincorpus.origin"].rstrip("/") + "/warehouse",
-            **props,
-        )
+        home.mkdir(parents=True, exist_ok=True)
+        if not storage_is_remote(home):
+            (home / "warehouse").mkdir(parents=True, exist_ok=True)
+        self.catalog = SqlCatalog("fincorpus", uri=catalog_uri(home), **catalog_properties(home))
         self.catalog.create_namespace_if_not_exists(NAMESPACE)
         self._cached: Table | None = None
 
@@ -362,6 +360,7 @@ class CorpusCatalog:
         tx._apply(*tx._set_ref_snapshot(snapshot_id=snapshot_id, ref_name=tag, type=SnapshotRefType.TAG))
 
     def _commit(self, tx, tag: str) -> None:  # type: ignore[no-untyped-def]
+        faults.point("publish.before-commit")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

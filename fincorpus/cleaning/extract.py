@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from importlib.metadata import version
+from functools import lru_cache
+from importlib.metadata import version as _dist_version
 from typing import Any
 
 import lxml.etree
@@ -26,6 +27,13 @@ from fincorpus.cleaning.pdf import PdfError, extract_pdf_text
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _CST = timezone(timedelta(hours=8))  # dates on Chinese sites are Beijing time
+
+
+@lru_cache(maxsize=8)
+def version(dist: str) -> str:
+    """The installed version of a distribution, read once: importlib.metadata scans the site-packages metadata
+    on every call (11 ms, a third of the extraction time of a small page, measured by bench/fuzz)."""
+    return _dist_version(dist)
 
 
 class ExtractionError(ValueError):
@@ -68,6 +76,11 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML_REF = re.compile(
+    r"&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F])(?![0-9a-fA-F])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01])(?![0-9]));?"
+)
 _HTML_ROOT = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
 _CSS_SIMPLE = re.compile(r"^[A-Za-z0-9_\-#.\s>]+$")
 _BLOCK_TAGS = frozenset(
@@ -108,6 +121,9 @@ SHORT_SHARE = (
 SHORT_CHARS = 300
 LIST_LINK_SHARE = 0.4  # list/navigation page: links carry over 40 % of the visible text ...
 LIST_MAX_PARAGRAPH = 70  # ... and no text outside links is longer (real lists <= 65, articles >= 77)
+TRAFILATURA_COMPARE = (
+    False  # trafilatura's own comparison with its readability/jusText fallbacks (fast=False)
+)
 MAX_DEPTH = 120  # elements nested deeper are unwrapped when the parser hits its limit (libxml2 stops at 256)
 
 
@@ -141,6 +157,10 @@ def extract_html(
         # a list page legitimately has little main text: no fallback hunting for more
         if fallback and page_type == "article" and _implausibly_short(text, stats.chars):
             text, path = _fallback(tree, url, text, path)
+    if READABILITY_MIN_SHARE is not None and not path.startswith("selector:"):
+        text, used = vote_readability(text, readability_text(html), READABILITY_MIN_SHARE)
+        if used:
+            path = f"{path}; readability subset"
     text, rejoined = rejoin_table_rows(text, table_rows(tree))
     if rejoined:
         path = f"{path}; table rows rejoined: {rejoined}"
@@ -155,7 +175,7 @@ def extract_html(
             f"no main text found although the page shows {stats.chars} characters ({path}); "
             "check the source's content_selectors"
         )
-    return _with_metadata(text, html, doc, stats, page_type, path)
+    return _with_metadata(text, html, doc, stats, page_type, path, stats.link_texts)
 
 
 def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
@@ -165,6 +185,15 @@ def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
     of 10^6 nested divs came out as an empty text. When the parser reports that limit, tags nested deeper than
     MAX_DEPTH are unwrapped (their text stays, in order) and the page is parsed again; the note says how many.
     """
+    if _SURROGATE.search(html):
+        # a lone surrogate (JSON bodies can carry "\ud800") made libxml2 stop reading there: the text after it
+        # was silently lost; it is no character, so it becomes U+FFFD like any undecodable sequence
+        html = _SURROGATE.sub("\ufffd", html)
+    if _NOT_XML.search(html) or ("&#" in html and _NOT_XML_REF.search(html)):
+        # control characters (a page in a wrong single-byte charset is full of them, "&#25;" writes them too)
+        # reach the tree's text, and trafilatura's baseline raises ValueError building elements from it; HTML
+        # text cannot hold them anyway
+        html = _NOT_XML_REF.sub("", _NOT_XML.sub("", html))
     if not _HTML_ROOT.search(html[:5000]):
         # A fragment (saved pages sometimes start with a wrapper element) parses into a tree trafilatura
         # rejects as empty; give it a document root.
@@ -201,6 +230,10 @@ def _parse_once(html: str) -> tuple[lxml.html.HtmlElement | None, bool]:
     except lxml.etree.ParserError:
         tree = None
     too_deep = any("Excessive depth" in e.message for e in parser.error_log)
+    if tree is not None and tree.getparent() is not None:
+        # fromstring hands back the only element of a page that starts with one ("<svg><html>…"): work on the
+        # document root, or trafilatura's date search drops that element as "the tree" and asserts
+        tree = tree.getroottree().getroot()
     if tree is None or len(tree) < 1:
         tree = load_html(html)
     return tree, too_deep
@@ -291,7 +324,8 @@ def _trafilatura(
         # balanced mode: on the CWCED ground truth favor_recall cost 6 points of precision for 1 of recall
         # (bench/extraction.py); the recall mode is kept as the fallback for implausibly short results
         favor_recall=favor_recall,
-        fast=not favor_recall,  # no readability/jusText comparison: our own fallback below is cheaper and better
+        # no readability/jusText comparison (fast): our own fallback is cheaper; TRAFILATURA_COMPARE turns it on
+        fast=not (favor_recall or TRAFILATURA_COMPARE),
         deduplicate=False,
         # htmldate's extensive search doubled extraction time for no gain: on the 400 dated mirror articles it
         # found the right date 386 times, the fast search 387 times.
@@ -361,6 +395,7 @@ class PageStats:
     chars: int
     link_share: float
     longest_unlinked: int
+    link_texts: frozenset[str] = frozenset()  # the texts of the page's links (whitespace removed)
 
 
 _SKIP_TEXT = frozenset(("script", "style", "noscript"))
@@ -369,8 +404,12 @@ _SKIP_TEXT = frozenset(("script", "style", "noscript"))
 def page_stats(tree: lxml.html.HtmlElement) -> PageStats:
     """One pass over the body's text nodes (an XPath with ancestor tests was 6 % of extraction time)."""
     in_links: set[lxml.html.HtmlElement] = set()
+    anchors: set[str] = set()
     for a in tree.iter("a"):
         in_links.update(a.iter())
+        key = _NO_SPACE.sub("", a.text_content())
+        if key:
+            anchors.add(key)
     parts: list[str] = []
     total = link = longest = 0
     for node in tree.xpath("//body//text()"):
@@ -388,7 +427,7 @@ def page_stats(tree: lxml.html.HtmlElement) -> PageStats:
             link += n
         else:
             longest = max(longest, n)
-    return PageStats("\n".join(parts), total, link / total if total else 0.0, longest)
+    return PageStats("\n".join(parts), total, link / total if total else 0.0, longest, frozenset(anchors))
 
 
 def classify_page(stats: PageStats) -> str:
@@ -501,7 +540,13 @@ def _node_text(node: lxml.html.HtmlElement) -> str:
 
 
 def _with_metadata(
-    text: str, html: str, doc: Any, stats: PageStats, page_type: str, path: str | None
+    text: str,
+    html: str,
+    doc: Any,
+    stats: PageStats,
+    page_type: str,
+    path: str | None,
+    link_texts: frozenset[str] = frozenset(),
 ) -> Extracted:
     title = getattr(doc, "title", None) if doc is not None else None
     if not title:
@@ -513,19 +558,190 @@ def _with_metadata(
         text = restored.text
         path = f"{path}; {structure.STEP}: {restored.breaks} breaks, {restored.table_rows} table rows"
     published = parse_date(getattr(doc, "date", None) if doc is not None else None) or _date_in(text)
+    author = metadata.author(text, page_text=page_text) or _plausible_author(
+        getattr(doc, "author", None) if doc else None
+    )
+    doc_number = metadata.doc_number(text, title)
+    issuing = metadata.issuing_body(text)
+    trimmed = trim_edges(text, title, link_texts)  # after the metadata was read from those lines
+    if trimmed.text != text:
+        text = trimmed.text
+        path = f"{path}; {EDGE_STEP}: {trimmed.detail}"
     return Extracted(
         text=text,
         title=title or None,
         published_at=published,
         extractor="trafilatura",
         extractor_version=version("trafilatura"),
-        author=metadata.author(text, page_text=page_text)
-        or _plausible_author(getattr(doc, "author", None) if doc else None),
-        issuing_body=metadata.index_field(page_text[:8000], "issuing_body") or metadata.issuing_body(text),
-        doc_number=metadata.index_field(page_text[:8000], "doc_number") or metadata.doc_number(text, title),
+        author=author,
+        issuing_body=metadata.index_field(page_text[:8000], "issuing_body") or issuing,
+        doc_number=metadata.index_field(page_text[:8000], "doc_number") or doc_number,
         page_type=page_type,
         path=path,
     )
+
+
+# -- a second extractor: readability-lxml (Mozilla Readability's scoring) --------------------------------------
+
+# When readability's text is a subset of ours holding at least this share of our characters, ours kept page
+# furniture readability dropped, and readability's text is used. None: off. Chosen leave-one-site-out.
+READABILITY_MIN_SHARE: float | None = None
+READABILITY_SUBSET = 0.97  # share of readability's characters that must be in our text (whitespace ignored)
+
+
+def readability_text(html: str) -> str:
+    """The main text readability-lxml finds, as lines (tables one row a line); '' when it fails or is absent."""
+    try:
+        from readability import Document
+    except ImportError:  # optional (the bench extra): the vote is then off
+        return ""
+    try:
+        summary = Document(html).summary(html_partial=True)
+        return _node_text(_parse(summary)[0])
+    except Exception:  # readability raises on pages it cannot score: no second opinion for this page
+        return ""
+
+
+def vote_readability(ours: str, other: str, min_share: float) -> tuple[str, bool]:
+    """(text, used): ``other`` when it is (almost) a subset of ``ours`` by characters and keeps at least
+    ``min_share`` of them: both found the same body and ours carries extra frame lines."""
+    a = Counter(_NO_SPACE.sub("", ours))
+    b = Counter(_NO_SPACE.sub("", other))
+    na, nb = sum(a.values()), sum(b.values())
+    if not nb or nb >= na or nb < min_share * na:
+        return ours, False
+    if sum((a & b).values()) < READABILITY_SUBSET * nb:
+        return ours, False
+    return other, True
+
+
+# -- the page's frame around the body: title line, date/byline lines, link lines, repeated blocks ------------------
+
+EDGE_STEP = "extract:edges"
+# Chosen leave-one-site-out by bench/extraction_loso.py (every fold scores a site with the values the other sites
+# chose); None switches a rule off. See docs/cleaning.md for the figures.
+TITLE_OUT = True  # the page title opening the text is the title, not body ("titles separate from the body")
+META_LINES = True  # dateline, byline and counter lines at the edges are the page frame
+EDGE_LINES = (
+    4  # date/byline/count lines and link lines are looked for in this many lines at the head and tail
+)
+LINK_LINE_SHARE: float | None = 0.8  # an edge line whose characters are this much link text is navigation
+DUP_BLOCK_LINES: int | None = 3  # a run of this many lines repeating an earlier run (a print copy) goes
+
+_NO_SPACE = re.compile(r"\s+")
+_META_DATE = re.compile(
+    r"(?:19|20)\d{2}\s*[-/年.]\s*\d{1,2}\s*[-/月.]\s*\d{1,2}|\d{1,2}:\d{2}|"
+    r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s*)?"
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2}"
+    r"(?:st|nd|rd|th)?,?\s*(?:\d{4})?(?:\s*[ap]\.?m\.?)?",
+    re.IGNORECASE,
+)
+_META_WORDS = re.compile(
+    r"(?:阅读|浏览|点击|评论|人气|来源|发布|发表|更新|作者|记者|通讯员|编辑|字号)\s*[:：(（]?"
+)
+_COUNT = re.compile(r"(?:阅读|浏览|点击|评论|人气)\s*(?:次数|量|数)?\s*[:：(（]?\s*\d+|已被阅读\s*\d+")
+# "（2005年10月27日第十届全国人民代表大会常务委员会第十八次会议通过）": a statute's history is text, not frame
+_HISTORY = re.compile(r"通过|公布|施行|修正|修订|会议|决定|令|第\s*\d+\s*号|〔")
+_FIELD_CELL = re.compile(r"[：:]\s*\|\s")
+_BYLINE = re.compile(
+    r"^(?:本报|本刊|本台|新华社|中新社)?(?:实习生|记者|通讯员|特约记者)(?:\s*[\u4e00-\u9fff]{2,4}){1,4}$"
+)
+
+
+@dataclass(frozen=True)
+class Trimmed:
+    text: str
+    detail: str
+
+
+def is_meta_line(line: str) -> bool:
+    """A dateline, byline or counter line of the page frame: "2005-02-06 13:26更新 来源：转载文章 | 发表评论",
+    "发表于 2004年12月27日 12:40 - (阅读:3727;评论:63)", "本报记者 王燕平 方云凤". Short, no sentence end."""
+    s = line.strip()
+    if not s or len(s) > 80 or s[-1] in "。！？；…" or _FIELD_CELL.search(s) or _HISTORY.search(s):
+        return False  # a field row of a table ("成文日期： | 2022年01月27日" of an index table) is content
+    if _BYLINE.match(s) or _COUNT.search(s):
+        return True
+    date = _META_DATE.search(s)
+    if date is None:
+        return False
+    rest = _META_DATE.sub("", s)
+    # a date with at most a few words around it, or with frame words (更新, 来源, 发表, 阅读)
+    return len(_NO_SPACE.sub("", rest)) <= 12 or bool(_META_WORDS.search(rest))
+
+
+def _link_share(line: str, link_texts: frozenset[str]) -> float:
+    key = _NO_SPACE.sub("", line)
+    if not key:
+        return 0.0
+    if key in link_texts:
+        return 1.0
+    covered = sum(len(part) for part in re.split(r"\s*[|｜]\s*|\s+", line) if part and part in link_texts)
+    return covered / len(key)
+
+
+def trim_edges(text: str, title: str | None, link_texts: frozenset[str] = frozenset()) -> Trimmed:
+    """What a generic extractor keeps of the page frame, found without any site's markup: the title line at the
+    head (the title is ``Extracted.title``), dateline/byline/counter lines and lines made of link texts among
+    the first and last EDGE_LINES lines, and a repeated block of DUP_BLOCK_LINES lines or more (pages that carry
+    a print or mobile copy of their index table). Only whole lines go."""
+    lines = [x for x in text.split("\n")]
+    drop = [False] * len(lines)
+    counts: Counter[str] = Counter()
+    filled = [i for i, x in enumerate(lines) if x.strip()]
+    if TITLE_OUT and title and filled and _is_title_line(lines[filled[0]], title):
+        drop[filled[0]] = True
+        counts["title"] += 1
+    for edge in (filled[:EDGE_LINES], filled[::-1][:EDGE_LINES]):
+        for i in edge:
+            if drop[i]:
+                continue
+            if META_LINES and is_meta_line(lines[i]):
+                drop[i] = True
+                counts["meta"] += 1
+            elif LINK_LINE_SHARE is not None and _link_share(lines[i], link_texts) >= LINK_LINE_SHARE:
+                drop[i] = True
+                counts["links"] += 1
+            elif lines[i].strip() and not _is_title_line(lines[i], title or ""):
+                break  # the body starts here: nothing beyond it is the frame
+    if DUP_BLOCK_LINES:
+        for i in _repeated_block_lines(lines, DUP_BLOCK_LINES):
+            if not drop[i]:
+                drop[i] = True
+                counts["repeated"] += 1
+    if not counts:
+        return Trimmed(text, "")
+    kept = "\n".join(x for x, d in zip(lines, drop, strict=True) if not d)
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    return Trimmed(re.sub(r"\n{3,}", "\n\n", kept).strip(), detail)
+
+
+def _is_title_line(line: str, title: str) -> bool:
+    key = structure._key(line)
+    return bool(key) and any(key == structure._key(f) for f in structure._title_forms(title) or [title])
+
+
+def _repeated_block_lines(lines: list[str], k: int) -> list[int]:
+    """Indices of lines in runs of >= k non-empty lines that repeat an earlier run line for line."""
+    keys = [_NO_SPACE.sub("", x) for x in lines]
+    idx = [i for i, key in enumerate(keys) if key]
+    seq = [keys[i] for i in idx]
+    first: dict[tuple[str, ...], int] = {}
+    out: set[int] = set()
+    j = 0
+    while j + k <= len(seq):
+        gram = tuple(seq[j : j + k])
+        seen = first.get(gram)
+        if seen is not None and seen + k <= j:
+            n = k
+            while j + n < len(seq) and seen + n < j and seq[seen + n] == seq[j + n]:
+                n += 1
+            out.update(idx[j : j + n])
+            j += n
+            continue
+        first.setdefault(gram, j)
+        j += 1
+    return sorted(out)
 
 
 def _plausible_author(name: str | None) -> str | None:

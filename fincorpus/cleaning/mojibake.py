@@ -17,10 +17,14 @@ from functools import lru_cache
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 # Two or more Latin-1 supplement / C1 characters in a row: "Ã¤", "ÖÐ¹ú". One alone (é, ×, ·) is normal, and
-# no-break spaces (U+00A0, runs of &nbsp; indentation in real pages) are not letters at all.
-_LATIN1_RUN = re.compile(r"[\u0080-\u009f\u00a1-\u00ff]{2,}")
+# no-break spaces (U+00A0, runs of &nbsp; indentation in real pages) are not letters at all. Neither are the
+# signs Chinese text repeats on purpose: "······" (an ellipsis or leader dots), "×××公司" (a placeholder name),
+# "°" and "±" in figures; a run of them was taken for mojibake and the page re-read as GB18030 ("路路路").
+_LATIN1_RUN = re.compile(
+    r"[\u0080-\u009f\u00a1-\u00af\u00b2-\u00b6\u00b8-\u00d6\u00d8-\u00f6\u00f8-\u00ff]{2,}"
+)
 _ASCII_RUN = re.compile(r"[\x00-\x7f]+")
-_LATIN1 = re.compile(r"[\u0080-\u009f\u00a1-\u00ff]")
+_LATIN1 = re.compile(r"[\u0080-\u009f\u00a1-\u00af\u00b2-\u00b6\u00b8-\u00d6\u00d8-\u00f6\u00f8-\u00ff]")
 _PRIVATE = re.compile(r"[\ue000-\uf8ff]")
 _DOUBLE_WRONG = re.compile(r"锟斤拷|烫烫烫|屯屯屯")
 

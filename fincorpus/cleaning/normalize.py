@@ -19,6 +19,7 @@ from functools import lru_cache
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WIDE_POINT = re.compile(r"(?<=[0-9])．(?=[0-9])")
 
 # U+FF10-FF19 digits, U+FF21-FF3A and U+FF41-FF5A letters: the only full-width forms folded.
@@ -35,12 +36,22 @@ T2S_STEP = "normalize:opencc-t2s"
 
 
 def normalize_text(text: str) -> str:
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Normalised text; normalising it again changes nothing (the fuzz tests hold it to that).
+
+    Order matters for that: control characters go and full-width forms are folded *before* NFC, since both can
+    bring a letter next to a combining mark ("Ｉ" + U+0301 composes only once folded to "I"). Lone surrogates
+    (JSON text can carry them as escapes; no decoding produces them) become U+FFFD: they are not characters and
+    every encoder downstream (UTF-8 hashes, Parquet) rejects them.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
     text = _CONTROL.sub("", text)
     if _FULL_WIDTH_ALNUM.search(
         text
     ):  # translate() costs ~50 µs per page: only when there is something to fold
         text = _WIDE_POINT.sub(".", text.translate(_HALF_WIDTH))
+    text = unicodedata.normalize("NFC", text)
     lines = [_SPACES.sub(" ", line).strip(" ") for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 

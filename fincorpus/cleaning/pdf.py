@@ -332,7 +332,7 @@ def display_width(line: str) -> int:
     Counted from the UTF-8 length (3 bytes for CJK, 1 for ASCII): 20x faster than asking
     ``unicodedata.east_asian_width`` per character and the same for Chinese and ASCII text.
     """
-    return len(line) + (len(line.encode("utf-8")) - len(line)) // 2
+    return len(line) + (len(line.encode("utf-8", "surrogatepass")) - len(line)) // 2
 
 
 def is_table_like(line: str) -> bool:

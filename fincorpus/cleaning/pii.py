@@ -222,9 +222,32 @@ _IP_WORDS = ("IP", "ip", "Ip", "地址", "服务器", "主机", "登录", "登�
 _CONTEXT_CHARS = 24
 
 
+# Where the context of a value stops: a mask token, an earlier number of 7+ digits, an e-mail's "@".
+_CONTEXT_STOP = re.compile(
+    "|".join(re.escape(t) for t in MASK_TOKENS.values()) + r"|[0-9]{7,}|@[A-Za-z0-9.\-]*"
+)
+
+
+_TOKENS = tuple(MASK_TOKENS.values())
+_LONGEST_TOKEN = max(map(len, _TOKENS))
+
+
 def _context_has(text: str, start: int, words: tuple[str, ...], chars: int = _CONTEXT_CHARS) -> bool:
-    """Whether one of words occurs in the chars characters before start (labels precede values in Chinese)."""
-    before = text[max(0, start - chars) : start]
+    """Whether one of words occurs in the chars characters before start (labels precede values in Chinese).
+
+    The context ends at the value before this one (an identifier, or the token that masked it): a label belongs
+    to the value right after it ("电话：E1234567 卡号：6222…"), and without the stop masking would not be
+    idempotent. A mask token is shorter than the number it replaced, so the window of the masked text would reach
+    a label further back ("联系电话" before a passport), and the tokens themselves hold label words ("[手机号]").
+    """
+    lo = max(0, start - chars)
+    before = text[lo:start]
+    if not any(w in before for w in words):
+        return False
+    # stops are looked for a token's length further back: a window starting inside "[护照号]" must still stop
+    ends = [m.end() for m in _CONTEXT_STOP.finditer(text, max(0, lo - _LONGEST_TOKEN), start)]
+    if ends:
+        before = text[max(lo, ends[-1]) : start]
     return any(w in before for w in words)
 
 
@@ -284,23 +307,37 @@ _FOLD = str.maketrans(
 
 
 def _left_ok(text: str, i: int) -> bool:
-    """True when position i does not continue an ASCII alnum run, a decimal number or a dashed code."""
+    """True when position i does not continue an ASCII alnum run, a decimal number or a dashed code.
+
+    A mask token counts as the value it replaced ("a@b.cn-138…" masked is "[电子邮箱]-138…"): otherwise masking
+    would turn a run that continued a value into a free-standing one and a second masking would find it."""
     if i == 0:
         return True
     c = text[i - 1]
     if c in _ASCII_ALNUM:
         return False
-    return not (c in ".,-" and i >= 2 and text[i - 2] in _ASCII_ALNUM)
+    return not (c in ".,-" and i >= 2 and (text[i - 2] in _ASCII_ALNUM or _token_ends(text, i - 1)))
 
 
 def _right_ok(text: str, j: int) -> bool:
-    """True when position j does not continue an ASCII alnum run or a decimal/thousands number."""
+    """True when position j does not continue an ASCII alnum run or a decimal/thousands number (a mask token
+    after the separator counts as the value it replaced, see _left_ok)."""
     if j >= len(text):
         return True
     c = text[j]
     if c in _ASCII_ALNUM:
         return False
-    return not (c in ".,-" and j + 1 < len(text) and text[j + 1] in _ASCII_ALNUM)
+    return not (
+        c in ".,-" and j + 1 < len(text) and (text[j + 1] in _ASCII_ALNUM or _token_starts(text, j + 1))
+    )
+
+
+def _token_ends(text: str, j: int) -> bool:
+    return text[j - 1] == "]" and any(text.endswith(t, 0, j) for t in _TOKENS)
+
+
+def _token_starts(text: str, i: int) -> bool:
+    return text[i] == "[" and any(text.startswith(t, i) for t in _TOKENS)
 
 
 def _amount_after(text: str, i: int, j: int, labels: tuple[str, ...]) -> bool:

@@ -93,8 +93,14 @@ def _repetition(codes: np.ndarray) -> dict[str, float]:
     for n in (2, 3, 4):
         ordered = np.sort(hashes[n])
         breaks = np.flatnonzero(ordered[1:] != ordered[:-1])
-        longest = int(np.diff(np.concatenate(([-1], breaks, [len(ordered) - 1]))).max())
-        out[f"top_{n}gram_char_frac"] = _share(longest * n, total)
+        ends = np.concatenate((breaks, [len(ordered) - 1]))
+        sizes = np.diff(np.concatenate(([-1], ends)))
+        top = int(sizes.argmax())
+        covered = int(sizes[top]) * n
+        if sizes[top] > 1:  # occurrences may overlap ("哈哈哈哈"): count the characters they cover, once
+            starts = np.flatnonzero(hashes[n] == ordered[ends[top]])
+            covered = int(np.minimum(np.diff(starts), n).sum()) + n
+        out[f"top_{n}gram_char_frac"] = _share(covered, total)
     positions = np.arange(total, dtype=np.uint64)
     for n in (5, 10):
         # (32-bit hash, position) packed in one uint64: a plain sort groups equal n-grams in position order, so
@@ -121,7 +127,8 @@ _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0
 def compute_quality(text: str) -> QualityScores:
     chars = _SPACE.sub("", text)
     visible = len(chars)
-    codes = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    # surrogatepass: a lone surrogate (normalize_text replaces them, a caller may not have) is a code point here
+    codes = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\f", text) if p.strip()]
     dup_line, dup_line_chars = _duplicates(lines)

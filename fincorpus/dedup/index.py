@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine, bindparam, create_engine, event, text
+from sqlalchemy.pool import NullPool
 
 from fincorpus.dedup.near import Facts, NearConfig, band_key_matrix, facts_conflict
+from fincorpus.settings import catalog_is_sqlite, catalog_uri, redact
 
 
 class IndexConfigError(ValueError):
@@ -81,83 +85,110 @@ def _chunks(items: list, n: int) -> Iterable[list]:
         yield items[i : i + n]
 
 
-class NearIndex:
-    """The embedded index: one SQLite file. Band rows are (key, integer doc number) in a clustered table."""
+class SqlNearIndex:
+    """The index in a SQL database through SQLAlchemy: a SQLite file (embedded) or the catalog's PostgreSQL
+    database (a cluster without Redis). Band rows are (key, integer doc number), clustered by key."""
 
-    def __init__(self, path: Path, cfg: NearConfig | None = None) -> None:
+    def __init__(self, engine: Engine, cfg: NearConfig | None = None, where: str = "") -> None:
         self.cfg = cfg or NearConfig()
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS near_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS idx_doc (
-                n INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL, tag TEXT NOT NULL,
-                sig BLOB, facts BLOB, text_sha256 TEXT);
-            CREATE TABLE IF NOT EXISTS idx_band (key INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, n))
-                WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS idx_doc_sha ON idx_doc (text_sha256);
-            """
-        )
-        params = json.dumps(self.cfg.index_params(), sort_keys=True)
-        row = self.db.execute("SELECT v FROM near_meta WHERE k='config'").fetchone()
-        legacy = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='near_doc'"
-        ).fetchone()
-        if row is None and legacy is None:
-            self.db.execute("INSERT INTO near_meta VALUES ('config', ?)", (params,))
-            self.db.commit()
-        elif legacy is not None or row[0] != params:
+        self.engine = engine
+        self.path = where
+        sqlite = engine.dialect.name == "sqlite"
+        self._sqlite = sqlite
+        ddl = [
+            "CREATE TABLE IF NOT EXISTS near_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            (
+                "CREATE TABLE IF NOT EXISTS idx_doc (n INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, "
+                "source_id TEXT NOT NULL, tag TEXT NOT NULL, sig BLOB, facts BLOB, text_sha256 TEXT)"
+                if sqlite
+                else "CREATE TABLE IF NOT EXISTS idx_doc (n BIGSERIAL PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, "
+                "source_id TEXT NOT NULL, tag TEXT NOT NULL, sig BYTEA, facts BYTEA, text_sha256 TEXT)"
+            ),
+            "CREATE TABLE IF NOT EXISTS idx_band (key BIGINT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (key, n))"
+            + (" WITHOUT ROWID" if sqlite else ""),
+            "CREATE INDEX IF NOT EXISTS idx_doc_sha ON idx_doc (text_sha256)",
+        ]
+        from fincorpus.sources.frontier import serialise_ddl
+
+        with engine.begin() as c:
+            serialise_ddl(c)
+            for stmt in ddl:
+                c.exec_driver_sql(stmt)
+            legacy = (
+                sqlite
+                and c.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='near_doc'"
+                ).first()
+            )
+            params = json.dumps(self.cfg.index_params(), sort_keys=True)
+            row = c.execute(text("SELECT v FROM near_meta WHERE k='config'")).first()
+            if row is None and not legacy:
+                c.execute(
+                    text("INSERT INTO near_meta VALUES ('config', :v) ON CONFLICT (k) DO NOTHING"),
+                    {"v": params},
+                )
+                row = c.execute(text("SELECT v FROM near_meta WHERE k='config'")).first()
+        if legacy or row[0] != params:
             built = row[0] if row else "an earlier release's format"
             raise IndexConfigError(
-                f"{path} was built with {built}, not {params}; rebuild it (`fincorpus dedup-index --rebuild`) "
-                "or use the parameters it was built with"
+                f"{where or 'the dedup index'} was built with {built}, not {params}; rebuild it "
+                "(`fincorpus dedup-index --rebuild`) or use the parameters it was built with"
             )
 
     def close(self) -> None:
-        self.db.close()
+        """The engine is shared (the catalog's) or owned (a file's): an owned one is disposed by the subclass."""
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM idx_doc").fetchone()[0])
+        with self.engine.connect() as c:
+            return int(c.execute(text("SELECT COUNT(*) FROM idx_doc")).scalar_one())
 
     # -- sync marker ------------------------------------------------------------------------------------------
     def synced(self) -> str | None:
-        row = self.db.execute("SELECT v FROM near_meta WHERE k='synced'").fetchone()
+        with self.engine.connect() as c:
+            row = c.execute(text("SELECT v FROM near_meta WHERE k='synced'")).first()
         return row[0] if row else None
 
     def set_synced(self, marker: str) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO near_meta VALUES ('synced', ?)", (marker,))
+        with self.engine.begin() as c:
+            c.execute(
+                text("INSERT INTO near_meta VALUES ('synced', :v) ON CONFLICT (k) DO UPDATE SET v=:v"),
+                {"v": marker},
+            )
 
     def clear(self) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM idx_band")
-            self.db.execute("DELETE FROM idx_doc")
-            self.db.execute("DELETE FROM near_meta WHERE k='synced'")
+        with self.engine.begin() as c:
+            c.execute(text("DELETE FROM idx_band"))
+            c.execute(text("DELETE FROM idx_doc"))
+            c.execute(text("DELETE FROM near_meta WHERE k='synced'"))
 
     # -- writing ----------------------------------------------------------------------------------------------
+    def _many(self, c: Any, sql: str, params: list[dict[str, Any]]) -> None:
+        if not params:
+            return
+        if c.dialect.paramstyle in ("pyformat", "format"):
+            sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
+        c.exec_driver_sql(sql, params)
+
     def add(self, docs: IndexedDocs, tag: str) -> None:
         """Insert (or replace) documents in one transaction; documents without text keep only their hash."""
         if not len(docs):
             return
-        with self.db:
-            self._delete(list(docs.doc_ids))
-            has_sig = [bool(f is not None) for f in docs.facts]
-            self.db.executemany(
-                "INSERT INTO idx_doc (doc_id, source_id, tag, sig, facts, text_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        d,
-                        s,
-                        tag,
-                        np.asarray(sig, dtype=np.uint32).tobytes() if ok else None,
-                        f.to_bytes() if ok else None,
-                        h,
-                    )
-                    for d, s, sig, f, h, ok in zip(
+        with self.engine.begin() as c:
+            self._delete(c, list(docs.doc_ids))
+            has_sig = [f is not None for f in docs.facts]
+            self._many(
+                c,
+                "INSERT INTO idx_doc (doc_id, source_id, tag, sig, facts, text_sha256) VALUES (:d, :s, :t, :g, :f, :h)",
+                [
+                    {
+                        "d": d,
+                        "s": src,
+                        "t": tag,
+                        "g": np.asarray(sig, dtype=np.uint32).tobytes() if ok else None,
+                        "f": f.to_bytes() if ok else None,
+                        "h": h,
+                    }
+                    for d, src, sig, f, h, ok in zip(
                         docs.doc_ids,
                         docs.source_ids,
                         docs.sigs,
@@ -166,56 +197,65 @@ class NearIndex:
                         has_sig,
                         strict=True,
                     )
-                ),
+                ],
             )
             with_sig = [k for k, ok in enumerate(has_sig) if ok]
             if not with_sig:
                 return
-            numbers = self._numbers([docs.doc_ids[k] for k in with_sig])
+            numbers = self._numbers(c, [docs.doc_ids[k] for k in with_sig])
             keys = band_key_matrix(docs.sigs[with_sig], self.cfg)
-            self.db.executemany(
-                "INSERT OR IGNORE INTO idx_band VALUES (?, ?)",
-                ((int(k), n) for n, row in zip(numbers, keys, strict=True) for k in row.tolist()),
+            self._many(
+                c,
+                "INSERT INTO idx_band VALUES (:k, :n) ON CONFLICT DO NOTHING",
+                [{"k": int(k), "n": n} for n, row in zip(numbers, keys, strict=True) for k in row.tolist()],
             )
 
-    def _numbers(self, doc_ids: list[str]) -> list[int]:
+    def _numbers(self, c: Any, doc_ids: list[str]) -> list[int]:
         found: dict[str, int] = {}
+        q = text("SELECT doc_id, n FROM idx_doc WHERE doc_id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
         for chunk in _chunks(doc_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            for d, n in self.db.execute(f"SELECT doc_id, n FROM idx_doc WHERE doc_id IN ({marks})", chunk):
+            for d, n in c.execute(q, {"ids": chunk}):
                 found[d] = n
         return [found[d] for d in doc_ids]
 
     def remove(self, doc_ids: Sequence[str]) -> None:
-        with self.db:
-            self._delete(list(doc_ids))
+        with self.engine.begin() as c:
+            self._delete(c, list(doc_ids))
 
-    def _delete(self, doc_ids: list[str]) -> None:
+    def _delete(self, c: Any, doc_ids: list[str]) -> None:
+        sel = text("SELECT n, sig FROM idx_doc WHERE doc_id IN :ids AND sig IS NOT NULL").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        dele = text("DELETE FROM idx_doc WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
         for chunk in _chunks(doc_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT n, sig FROM idx_doc WHERE doc_id IN ({marks}) AND sig IS NOT NULL", chunk
-            ).fetchall()
+            rows = c.execute(sel, {"ids": chunk}).fetchall()
             if rows:
-                sigs = np.stack([np.frombuffer(blob, dtype=np.uint32) for _, blob in rows])
+                sigs = np.stack([np.frombuffer(bytes(blob), dtype=np.uint32) for _, blob in rows])
                 keys = band_key_matrix(sigs, self.cfg)
-                self.db.executemany(
-                    "DELETE FROM idx_band WHERE key=? AND n=?",
-                    ((int(k), n) for (n, _), row in zip(rows, keys, strict=True) for k in row.tolist()),
+                self._many(
+                    c,
+                    "DELETE FROM idx_band WHERE key=:k AND n=:n",
+                    [
+                        {"k": int(k), "n": n}
+                        for (n, _), row in zip(rows, keys, strict=True)
+                        for k in row.tolist()
+                    ],
                 )
-            self.db.execute(f"DELETE FROM idx_doc WHERE doc_id IN ({marks})", chunk)
+            c.execute(dele, {"ids": chunk})
 
     # -- reading ----------------------------------------------------------------------------------------------
     def exact(self, hashes: Sequence[str]) -> dict[str, tuple[str, str]]:
         """text_sha256 -> (doc_id, tag) of published documents with that text (the lowest doc_id if several)."""
         out: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(sorted({h for h in hashes if h}), 900):
-            marks = ",".join("?" * len(chunk))
-            for h, d, tag in self.db.execute(
-                f"SELECT text_sha256, doc_id, tag FROM idx_doc WHERE text_sha256 IN ({marks}) ORDER BY doc_id",
-                chunk,
-            ):
-                out.setdefault(h, (d, tag))
+        q = text(
+            "SELECT text_sha256, doc_id, tag FROM idx_doc WHERE text_sha256 IN :h ORDER BY doc_id"
+        ).bindparams(bindparam("h", expanding=True))
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted({h for h in hashes if h}), 900):
+                for h, d, tag in c.execute(q, {"h": chunk}):
+                    out.setdefault(h, (d, tag))
         return out
 
     def query(
@@ -228,22 +268,52 @@ class NearIndex:
             return []
         keys = band_key_matrix(sigs, self.cfg)
         by_key: dict[int, list[int]] = {}
-        for chunk in _chunks(sorted({int(k) for k in keys.ravel().tolist()}), 900):
-            marks = ",".join("?" * len(chunk))
-            for key, n in self.db.execute(f"SELECT key, n FROM idx_band WHERE key IN ({marks})", chunk):
-                by_key.setdefault(key, []).append(n)
-        cand_numbers = [sorted({n for k in row.tolist() for n in by_key.get(k, ())}) for row in keys]
-        wanted = sorted({n for c in cand_numbers for n in c})
+        qk = text("SELECT key, n FROM idx_band WHERE key IN :k").bindparams(bindparam("k", expanding=True))
+        qd = text("SELECT n, doc_id, source_id, tag, sig, facts FROM idx_doc WHERE n IN :n").bindparams(
+            bindparam("n", expanding=True)
+        )
         stored: dict[int, tuple[str, str, str, np.ndarray, Facts]] = {}
-        for chunk in _chunks(wanted, 900):
-            marks = ",".join("?" * len(chunk))
-            for n, d, s, tag, blob, f in self.db.execute(
-                f"SELECT n, doc_id, source_id, tag, sig, facts FROM idx_doc WHERE n IN ({marks})", chunk
-            ):
-                stored[n] = (d, s, tag, np.frombuffer(blob, dtype=np.uint32), Facts.from_bytes(f))
-        candidates = [[stored[n][0] for n in c if n in stored] for c in cand_numbers]
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted({int(k) for k in keys.ravel().tolist()}), 900):
+                for key, n in c.execute(qk, {"k": chunk}):
+                    by_key.setdefault(int(key), []).append(int(n))
+            cand_numbers = [sorted({n for k in row.tolist() for n in by_key.get(k, ())}) for row in keys]
+            wanted = sorted({n for cn in cand_numbers for n in cn})
+            for chunk in _chunks(wanted, 900):
+                for n, d, src, tag, blob, f in c.execute(qd, {"n": chunk}):
+                    stored[int(n)] = (
+                        d,
+                        src,
+                        tag,
+                        np.frombuffer(bytes(blob), dtype=np.uint32),
+                        Facts.from_bytes(bytes(f) if f is not None else None),
+                    )
+        candidates = [[stored[n][0] for n in cn if n in stored] for cn in cand_numbers]
         by_doc = {v[0]: (v[1], v[2], v[3], v[4]) for v in stored.values()}
         return score_candidates(sigs, facts, candidates, by_doc, threshold)
+
+
+class NearIndex(SqlNearIndex):
+    """The embedded index: one SQLite file of its own (``FINCORPUS_HOME/near-index.sqlite``)."""
+
+    def __init__(self, path: Path, cfg: NearConfig | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            f"sqlite:///{path.resolve()}", connect_args={"timeout": 60}, poolclass=NullPool
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        super().__init__(engine, cfg, where=str(path))
+        self.path = path  # type: ignore[assignment]
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 class RedisNearIndex:
@@ -380,7 +450,7 @@ class RedisNearIndex:
         return score_candidates(sigs, facts, candidates, stored, threshold)
 
 
-DedupIndex = NearIndex | RedisNearIndex
+DedupIndex = SqlNearIndex | RedisNearIndex
 
 
 def open_near_index(home: Path, url: str | None = None, cfg: NearConfig | None = None) -> DedupIndex:
@@ -392,4 +462,8 @@ def open_near_index(home: Path, url: str | None = None, cfg: NearConfig | None =
         raise IndexConfigError(
             f"FINCORPUS_NEAR_INDEX={url!r} is not a redis:// URL; unset it for the embedded index"
         )
+    if not catalog_is_sqlite(home):  # several machines share the catalog database: the index lives there too
+        from fincorpus.sources.frontier import catalog_engine
+
+        return SqlNearIndex(catalog_engine(home), cfg, where=redact(catalog_uri(home)))
     return NearIndex(home / "near-index.sqlite", cfg)

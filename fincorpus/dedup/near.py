@@ -30,6 +30,7 @@ Why this shape:
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,17 +128,18 @@ class NearConfig:
             "seed": self.seed,
             "scheme": SCHEME,
             "facts": FACT_CONTEXT,
+            "facts_hash": "crc32x2",
         }
 
 
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    import datasketch
-
-    a, b = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-    a, b = np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
-    if not np.all(a & np.uint32(1)):  # pragma: no cover - datasketch guarantees odd multipliers
-        raise RuntimeError("datasketch returned even permutation multipliers: not a bijection")
+    """datasketch's affine32 permutations (MinHash._init_permutations, datasketch >= 2.0), drawn the same way:
+    importing datasketch costs seconds per worker process (it pulls in scipy), so the draw is repeated here and
+    tests/test_dedup_near.py checks it against datasketch's own."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
     return a, b
 
 
@@ -204,9 +206,9 @@ _MASK = str.maketrans("0123456789", "##########")
 
 
 def _h64(s: str) -> int:
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "little")
+    """A stable 64-bit hash of a short string (two CRC-32s: fast, and the same in every process)."""
+    b = s.encode("utf-8")
+    return (zlib.crc32(b) << 32) | zlib.crc32(b, 0x9E3779B9)
 
 
 def facts_of(norm: str) -> Facts:

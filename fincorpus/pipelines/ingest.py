@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -74,7 +75,7 @@ from fincorpus.sources.optout import detect_optout
 from fincorpus.sources.passes import run_pass
 from fincorpus.sources.registry import SourceConfig, SourcesFile, load_sources
 from fincorpus.sources.web import JSON_TYPES, dotted, normalize_url
-from fincorpus.storage import Storage
+from fincorpus.storage import Storage, area
 
 # Captures per processing task: large enough that task overhead (~0.1 s) is small against the work, small enough
 # that every worker gets several tasks (see shard_size).
@@ -93,12 +94,15 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def staging_dir(home: Path, run_id: str) -> Path:
-    return home / "staging" / run_id
-
-
 def staging(home: Path) -> Storage:
-    return Storage(home / "staging")
+    """The staged runs: ``staging/`` under the home, or under FINCORPUS_WAREHOUSE on a cluster."""
+    return area(home, "staging")
+
+
+def staging_dir(home: Path, run_id: str) -> Path | str:
+    """Where a run's files are: a local path, or an s3:// location."""
+    store = staging(home)
+    return store.location(run_id) if store.remote else store.path(run_id)
 
 
 # -- crawl ---------------------------------------------------------------------------------------------------
@@ -111,6 +115,7 @@ class CrawlResult:
     outcomes: dict[str, int]
     resumed: bool
     report: CrawlReport | None = None  # limit hit, stop, unreachable hosts, what was cut
+    seconds: float = 0.0
 
     def facts(self) -> dict[str, Any]:
         """What the ingest summary and the exit code need from the crawl (JSON-able)."""
@@ -123,6 +128,7 @@ class CrawlResult:
             "cut": list(r.cut) if r else [],
             "stored": r.stored if r else None,
             "unchanged": r.unchanged if r else None,
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -138,8 +144,11 @@ def crawl_source(
     Raises ``locks.LockHeld`` when another process crawls the source, ``CrawlStopped`` after a requested stop
     (state committed; the next ingest resumes).
     """
+    started = time.perf_counter()
     out = run_pass(sources, source_id, home, progress=progress, stop=stop)
-    return CrawlResult(source_id, out.crawled_passes, out.outcomes, out.resumed, out.report)
+    return CrawlResult(
+        source_id, out.crawled_passes, out.outcomes, out.resumed, out.report, time.perf_counter() - started
+    )
 
 
 def pass_captures(home: Path, pass_ids: list[str]) -> list[Capture]:
@@ -150,13 +159,14 @@ def pass_captures(home: Path, pass_ids: list[str]) -> list[Capture]:
 def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
     """Copy each pass's decisions next to the staged run as JSON lines (the operator's and auditor's log)."""
     state = CrawlState(home)
-    out = staging_dir(home, run_id)
-    out.mkdir(parents=True, exist_ok=True)
+    store = staging(home)
     for p in pass_ids:
         source_id = p.split("-", 1)[1].rsplit("-", 1)[0]
-        with open(out / f"crawl-{source_id}.jsonl", "w", encoding="utf-8") as fh:
-            for ev in state.iter_events(p):
-                fh.write(json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n")
+        lines = (
+            json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n"
+            for ev in state.iter_events(p)
+        )
+        store.write_bytes(f"{run_id}/crawl-{source_id}.jsonl", "".join(lines).encode("utf-8"))
 
 
 # -- planning ----------------------------------------------------------------------------------------------------
@@ -164,19 +174,23 @@ def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """A bounded slice of captures: of a crawl pass (``pass``) or of a source's stored pages (``pages``).
+    """A bounded slice of captures: of a crawl pass (``pass``) or of a source's stored pages (``pages``), the
+    URLs from ``lo`` to ``hi`` in URL order.
 
-    Its name is stable (kind, pass or source, rowid range), so a resumed run finds the parts it already wrote.
+    Its name is stable (kind, pass or source, position, a hash of the range), so a resumed run finds the parts it
+    already wrote and parts sort in capture order.
     """
 
     kind: str  # pass | pages
     key: str  # pass id or source id
-    lo: int
-    hi: int
+    lo: str
+    hi: str
+    position: int = 0
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-{self.key}-{self.lo:012d}-{self.hi:012d}"
+        digest = hashlib.sha256(f"{self.lo}\n{self.hi}".encode()).hexdigest()[:10]
+        return f"{self.kind}-{self.key}-{self.position:06d}-{digest}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,23 +226,20 @@ def plan_page_shards(
     out = []
     for s in source_ids:
         n = state.page_count(s)
-        out += [
-            ShardSpec("pages", s, lo, hi) for lo, hi in state.page_shards(s, size or shard_size(n, workers))
-        ]
+        ranges = state.page_shards(s, size or shard_size(n, workers))
+        out += [ShardSpec("pages", s, lo, hi, k) for k, (lo, hi) in enumerate(ranges)]
     return out
 
 
 def open_run(home: Path, pass_ids_crawled: Sequence[str] = ()) -> tuple[str, bool]:
     """A new run id, or the id of an interrupted run (plan.json, no run.json) whose passes are not staged yet."""
-    root = home / "staging"
-    if root.is_dir():
-        crawled = set(pass_ids_crawled)
-        for d in sorted(root.iterdir(), reverse=True):
-            plan = d / "plan.json"
-            if plan.is_file() and not (d / "run.json").exists():
-                passes = set(json.loads(plan.read_text(encoding="utf-8")).get("pass_ids", []))
-                if passes and passes <= crawled:
-                    return d.name, True
+    store = staging(home)
+    crawled = set(pass_ids_crawled)
+    for run in reversed(store.list(dirs=True)):
+        if store.is_file(f"{run}/plan.json") and not store.exists(f"{run}/run.json"):
+            passes = set(store.read_json(f"{run}/plan.json").get("pass_ids", []))
+            if passes and passes <= crawled:
+                return run, True
     run_id = new_run_id()
     staging(home).write_json(f"{run_id}/plan.json", {"pass_ids": sorted(pass_ids_crawled), "kind": "ingest"})
     return run_id, False
@@ -582,6 +593,7 @@ class PartRef:
     rows: int
     kept: int
     removed_by_stage: dict[str, int]
+    seconds: float = 0.0  # processing time of the shard (0 for a part a resumed run found)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -646,6 +658,7 @@ def process_shard(
     sources = load_sources_for(sources_path, proxy)
     store = staging(home)
     part_rel, side_rel = _part_names(run_id, shard.name)
+    started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     templates = run_templates(home, run_id)
     for capture in shard_captures(home, shard):
@@ -670,6 +683,7 @@ def process_shard(
         table.num_rows,
         table.num_rows - sum(removed.values()),
         dict(removed),
+        round(time.perf_counter() - started, 3),
     )
 
 
@@ -699,23 +713,24 @@ def near_index(home: Path) -> DedupIndex:
     return open_near_index(home)
 
 
-def pending_runs(home: Path) -> list[Path]:
-    """Staged, complete, not yet published runs, oldest first."""
-    root = home / "staging"
-    if not root.is_dir():
-        return []
-    runs = []
-    for d in sorted(root.iterdir()):
-        f = d / "run.json"
-        if f.is_file() and json.loads(f.read_text(encoding="utf-8")).get("status") == "staged":
-            runs.append(d)
-    return runs
+def run_meta(home: Path, run_id: str) -> dict[str, Any]:
+    """A staged run's run.json."""
+    return staging(home).read_json(f"{run_id}/run.json")
 
 
-def run_parts(run_dir: Path) -> list[str]:
+def pending_runs(home: Path) -> list[str]:
+    """Ids of the staged, complete, not yet published runs, oldest first."""
+    store = staging(home)
+    return [
+        run
+        for run in store.list(dirs=True)
+        if store.is_file(f"{run}/run.json") and store.read_json(f"{run}/run.json").get("status") == "staged"
+    ]
+
+
+def run_parts(home: Path, run_id: str) -> list[str]:
     """The final parts of a staged run, relative to the staging root, in order."""
-    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    return list(meta["parts"])
+    return list(run_meta(home, run_id)["parts"])
 
 
 def pending_exact(home: Path, exclude_run: str | None = None) -> Callable[[Sequence[str]], dict[str, str]]:
@@ -727,10 +742,10 @@ def pending_exact(home: Path, exclude_run: str | None = None) -> Callable[[Seque
         if len(wanted) == 0:
             return found
         store = staging(home)
-        for run_dir in pending_runs(home):
-            if run_dir.name == exclude_run:
+        for run_id in pending_runs(home):
+            if run_id == exclude_run:
                 continue
-            for rel in run_parts(run_dir):
+            for rel in run_parts(home, run_id):
                 t = store.read_parquet(rel, columns=["text_sha256", "doc_id", "status"])
                 mask = pc.and_(
                     pc.equal(t.column("status"), "kept"), pc.is_in(t.column("text_sha256"), wanted)
@@ -753,6 +768,7 @@ class DedupRef:
 
 
 def dedup_stage(home: Path, run_id: str, parts: Sequence[PartRef], cfg: NearConfig | None = None) -> DedupRef:
+    started = time.perf_counter()
     index = near_index(home)
     try:
         cfg = cfg or index.cfg
@@ -767,6 +783,7 @@ def dedup_stage(home: Path, run_id: str, parts: Sequence[PartRef], cfg: NearConf
         index.close()
     rel = f"{run_id}/dedup.parquet"
     staging(home).write_parquet(rel, decisions)
+    stats.extra["seconds"] = round(time.perf_counter() - started, 3)
     return DedupRef(rel, asdict(stats), sorted(p.name for p in parts))
 
 
@@ -866,12 +883,14 @@ class FinalRef:
     exact_duplicates: int
     near_duplicates: int
     opted_out: int
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def finalise_part(home: Path, run_id: str, part: PartRef, dedup: DedupRef) -> FinalRef:
+    started = time.perf_counter()
     store = staging(home)
     table = store.read_parquet(part.part)
     decisions = store.read_parquet(dedup.decisions)
@@ -897,6 +916,7 @@ def finalise_part(home: Path, run_id: str, part: PartRef, dedup: DedupRef) -> Fi
         sum(1 for r in removed if r["duplicate_relation"] == "exact"),
         sum(1 for r in removed if r["removed_stage"] == "dedup.near"),
         sum(1 for r in kept if r["optout_reason"]),
+        round(time.perf_counter() - started, 3),
     )
 
 
@@ -916,6 +936,7 @@ def stage_run(
     meta: dict[str, Any],
     pass_ids: Sequence[str] = (),
     dedup: DedupRef | None = None,
+    parts: Sequence[PartRef] = (),
 ) -> StagedRun:
     """Write run.json last (a staged run is complete or absent), then mark the crawl passes staged."""
     finals = sorted(finals, key=lambda f: f.name)
@@ -932,6 +953,11 @@ def stage_run(
     }
     if dedup is not None:
         summary["dedup"] = {k: v for k, v in dedup.stats.items() if k != "extra"}
+    summary["seconds"] = {
+        "process_sum": round(sum(p.seconds for p in parts), 2),
+        "dedup": (dedup.stats.get("extra") or {}).get("seconds") if dedup else None,
+        "finalise_sum": round(sum(f.seconds for f in finals), 2),
+    }
     run_json = {
         "run_id": run_id,
         "status": "staged",
@@ -982,7 +1008,7 @@ def run_in_process(
     parts = [done[s.name] for s in shards]
     dedup = dedup_stage(home, run_id, parts)
     finals = list(map_fn(partial(finalise_part, home, run_id, dedup=dedup), parts))
-    return stage_run(home, run_id, finals, meta, pass_ids, dedup)
+    return stage_run(home, run_id, finals, meta, pass_ids, dedup, parts)
 
 
 def stage_records(

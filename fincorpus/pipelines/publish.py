@@ -15,7 +15,6 @@ A crash before the commit leaves the catalog as it was (at most unreferenced dat
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fincorpus import locks
+from fincorpus import faults, locks
 from fincorpus.catalog import erasure
 from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo, check_tag_name
 from fincorpus.dedup.index import DedupIndex, IndexedDocs
 from fincorpus.dedup.near import Facts, NearConfig, prepare
-from fincorpus.pipelines.ingest import near_index, pending_runs, staging
+from fincorpus.pipelines.ingest import near_index, pending_runs, run_meta, staging
 from fincorpus.sources.frontier import catalog_engine
 
 
@@ -44,28 +43,23 @@ class PublishResult:
     already_done: bool = False  # the tag was committed by an interrupted publish of the same runs
 
 
-def _meta(run_dir: Path) -> dict:
-    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-
-
-def _mark_published(run_dir: Path, tag: str, snapshot_id: int) -> None:
-    meta = _meta(run_dir)
+def _mark_published(home: Path, run_id: str, tag: str, snapshot_id: int) -> None:
+    meta = run_meta(home, run_id)
     meta.update(status="published", tag=tag, snapshot_id=snapshot_id)
-    staging(run_dir.parent.parent).write_json(f"{run_dir.name}/run.json", meta)
+    staging(home).write_json(f"{run_id}/run.json", meta)
 
 
-def _newest(runs: list[Path]) -> tuple[pa.Array, Counter[str], list[tuple[str, pa.Array | None]]]:
+def _newest(home: Path, runs: list[str]) -> tuple[pa.Array, Counter[str], list[tuple[str, pa.Array | None]]]:
     """doc ids of all records, counts by status, and per part the ids it must leave out (a newer run has them).
 
     Runs are read newest first: a newer fetch or decision supersedes an older one.
     """
-    store = staging(runs[0].parent.parent) if runs else None
+    store = staging(home)
     seen: set[str] = set()
     counts: Counter[str] = Counter()
     plan: list[tuple[str, pa.Array | None]] = []
-    for run_dir in reversed(runs):
-        for rel in _meta(run_dir)["parts"]:
-            assert store is not None
+    for run_id in reversed(runs):
+        for rel in run_meta(home, run_id)["parts"]:
             t = store.read_parquet(rel, columns=["doc_id", "status"])
             ids = t.column("doc_id").to_pylist()
             skip = [d for d in ids if d in seen]
@@ -88,10 +82,10 @@ def _parts(home: Path, plan: list[tuple[str, pa.Array | None]]) -> Iterator[pa.T
         yield t
 
 
-def _sync_index(home: Path, index: DedupIndex, run_dir: Path, tag: str) -> None:
+def _sync_index(home: Path, index: DedupIndex, run_id: str, tag: str) -> None:
     """Kept documents of a committed run join the index (signatures from its sidecars); removed ones leave it."""
     store = staging(home)
-    meta = _meta(run_dir)
+    meta = run_meta(home, run_id)
     for rel, side_rel in zip(meta["parts"], meta.get("sidecars") or [None] * len(meta["parts"]), strict=True):
         t = store.read_parquet(rel, columns=["doc_id", "source_id", "status", "text_sha256"])
         status = t.column("status")
@@ -123,33 +117,33 @@ def _sync_index(home: Path, index: DedupIndex, run_dir: Path, tag: str) -> None:
         )
 
 
-def _finish(home: Path, catalog: CorpusCatalog, run_dirs: list[Path], committed: dict[str, str]) -> None:
+def _finish(home: Path, catalog: CorpusCatalog, runs: list[str], committed: dict[str, str]) -> None:
     """After-commit work for committed runs, idempotent: index update, then run.json marked published."""
-    if not run_dirs:
+    if not runs:
         return
     tags = {t.tag: t for t in catalog.tags()}
     index = near_index(home)
     try:
-        for run_dir in run_dirs:
-            tag = committed[run_dir.name]
-            _sync_index(home, index, run_dir, tag)
+        for run_id in runs:
+            _sync_index(home, index, run_id, committed[run_id])
         current = catalog.snapshot_id(None)
         if current is not None:
             index.set_synced(str(current))
     finally:
         index.close()
-    for run_dir in run_dirs:
-        tag = committed[run_dir.name]
+    faults.point("publish.after-index")
+    for run_id in runs:
+        tag = committed[run_id]
         info = tags.get(tag)
-        _mark_published(run_dir, tag, info.snapshot_id if info else -1)
+        _mark_published(home, run_id, tag, info.snapshot_id if info else -1)
 
 
 def recover(home: Path, catalog: CorpusCatalog) -> list[str]:
     """Finish publishes that committed but did not get to their follow-up work; returns the runs finished."""
     committed = catalog.committed_runs()
-    todo = [r for r in pending_runs(home) if r.name in committed]
+    todo = [r for r in pending_runs(home) if r in committed]
     _finish(home, catalog, todo, committed)
-    return [r.name for r in todo]
+    return todo
 
 
 def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False) -> PublishResult:
@@ -174,13 +168,13 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
                 )
             info = catalog.tag_current(tag, force=force)
             return PublishResult(info, [], 0, 0, recovered)
-        ids, counts, plan = _newest(runs)
-        run_ids = [r.name for r in runs]
+        ids, counts, plan = _newest(home, runs)
         parts, ids, counts = held.wrap(home, plan, ids, counts, _parts(home, plan))  # takedown hook
-        info = catalog.publish(tag, parts, ids, run_ids, counts, force=force)
-        _finish(home, catalog, runs, {r: tag for r in run_ids})
+        info = catalog.publish(tag, parts, ids, runs, counts, force=force)
+        faults.point("publish.after-commit")
+        _finish(home, catalog, runs, {r: tag for r in runs})
         erasure.after_publish(home)  # takedown hook: covered documents leave the dedup index
-        return PublishResult(info, run_ids, counts.get("kept", 0), counts.get("removed", 0), recovered)
+        return PublishResult(info, runs, counts.get("kept", 0), counts.get("removed", 0), recovered)
 
 
 def rebuild_near_index(home: Path, cfg: NearConfig | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -26,23 +25,24 @@ from pathlib import Path
 from fincorpus.cleaning import sitetemplate
 from fincorpus.cleaning.normalize import normalize_text
 from fincorpus.sources.base import Capture
-from fincorpus.storage import Storage
+from fincorpus.storage import Storage, area
 
 SAMPLE_PAGES = 40
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def templates_dir(home: Path) -> Path:
-    return home / "templates"
+def templates_store(home: Path) -> Storage:
+    """``templates/`` under the home, or under FINCORPUS_WAREHOUSE: shared by every machine of a cluster."""
+    return area(home, "templates")
 
 
 def _index(home: Path) -> dict[str, str]:
-    f = templates_dir(home) / "index.json"
-    return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+    store = templates_store(home)
+    return store.read_json("index.json") if store.is_file("index.json") else {}
 
 
 def _store(home: Path, tpl: sitetemplate.SiteTemplate, group: str) -> str:
-    store = Storage(templates_dir(home))
+    store = templates_store(home)
     sha = tpl.sha256
     if not store.exists(f"{sha}.json"):
         store.write_json(f"{sha}.json", tpl.to_json())
@@ -56,15 +56,13 @@ def _store_empty(home: Path, group: str) -> str:
     """A group whose pages share no frame: remembered (as "") so it is not learned again every run."""
     index = _index(home)
     index[group] = ""
-    Storage(templates_dir(home)).write_json("index.json", dict(sorted(index.items())))
+    templates_store(home).write_json("index.json", dict(sorted(index.items())))
     return ""
 
 
 @lru_cache(maxsize=256)
 def load_template(home: str, sha: str) -> sitetemplate.SiteTemplate:
-    return sitetemplate.SiteTemplate.from_json(
-        json.loads((templates_dir(Path(home)) / f"{sha}.json").read_text(encoding="utf-8"))
-    )
+    return sitetemplate.SiteTemplate.from_json(templates_store(Path(home)).read_json(f"{sha}.json"))
 
 
 def _url_rank(url: str) -> int:
@@ -111,13 +109,15 @@ def learn_templates(
         sha = _store(home, tpl, group) if tpl else _store_empty(home, group)
         if sha:
             used[group] = sha
-    Storage(home / "staging").write_json(f"{run_id}/templates-{source_id}.json", dict(sorted(used.items())))
+    area(home, "staging").write_json(f"{run_id}/templates-{source_id}.json", dict(sorted(used.items())))
     return used
 
 
 def run_templates(home: Path, run_id: str) -> dict[str, str]:
     """Every group -> template sha the run's sources learned or reused."""
     out: dict[str, str] = {}
-    for f in sorted((home / "staging" / run_id).glob("templates-*.json")):
-        out.update(json.loads(f.read_text(encoding="utf-8")))
+    store = area(home, "staging")
+    for name in store.list(run_id):
+        if name.startswith("templates-") and name.endswith(".json"):
+            out.update(store.read_json(f"{run_id}/{name}"))
     return out

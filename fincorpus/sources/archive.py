@@ -1,8 +1,13 @@
 """Raw capture: every response is written to a WARC file before anything else looks at it.
 
-A document's ``raw_ref`` is ``<path relative to FINCORPUS_HOME>#<byte offset>`` of its WARC response (or
-resource) record. Records are gzip members of their own, so a reader seeks straight to one record, and a damaged
-record is reported (file, offset, what failed) without hiding the records around it.
+A document's ``raw_ref`` is ``<path relative to the storage root>#<byte offset>`` of its WARC response (or
+resource) record; the storage root is FINCORPUS_HOME, or FINCORPUS_WAREHOUSE (``s3://bucket/prefix``) on a
+cluster. Records are gzip members of their own, so a reader seeks straight to one record (a ranged read on an
+object store), and a damaged record is reported (file, offset, what failed) without hiding the records around it.
+
+On an object store a segment is written to a local spool (``$FINCORPUS_HOME/spool/raw/...``) and uploaded when the
+archive closes; a segment a killed crawler left in the spool is uploaded when its source is crawled again
+(:func:`flush_spool`, called under the source's crawl lock), and until then the same machine reads it from there.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+from fincorpus.settings import storage_is_remote, storage_uri
+from fincorpus.storage import Storage
 
 try:  # ISA-L deflate: 3x faster than zlib for small records (see WarcArchive.write_resources)
     from isal import isal_zlib as _isal_zlib
@@ -64,7 +72,8 @@ class WarcArchive:
     def __init__(self, home: Path, relpath: str) -> None:
         self.home = home
         self.relpath = relpath
-        self.path = home / relpath
+        self.remote = storage_is_remote(home)
+        self.path = spool_path(home, relpath) if self.remote else home / relpath
         self._fh: BinaryIO | None = None
         self._offset = 0
 
@@ -85,6 +94,8 @@ class WarcArchive:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+            if self.remote:
+                upload_segment(self.home, self.relpath)
 
     def __enter__(self) -> WarcArchive:
         return self
@@ -235,6 +246,60 @@ def _what_failed(exc: BaseException) -> str:
     return f"not a readable WARC record ({type(exc).__name__}: {_printable(str(exc))})"
 
 
+def spool_path(home: Path, relpath: str) -> Path:
+    return home / "spool" / relpath
+
+
+def upload_segment(home: Path, relpath: str) -> None:
+    """Move a spooled segment to the warehouse (the upload is one PUT; the spool copy goes once it is there)."""
+    local = spool_path(home, relpath)
+    if not local.is_file():
+        return
+    Storage(storage_uri(home)).upload(local, relpath)
+    local.unlink()
+
+
+def flush_spool(home: Path, source_id: str | None = None) -> list[str]:
+    """Upload segments a killed crawler left in the spool (of one source, or all); returns their paths.
+
+    Call only while holding the source's crawl lock: a live crawler's open segment must not be moved.
+    """
+    root = home / "spool"
+    if not storage_is_remote(home) or not root.is_dir():
+        return []
+    done = []
+    for f in sorted(root.rglob("*.warc.gz")):
+        rel = f.relative_to(root).as_posix()
+        if source_id is not None and not f.name.startswith(f"{source_id}-"):
+            continue
+        upload_segment(home, rel)
+        done.append(rel)
+    return done
+
+
+@lru_cache(maxsize=16)
+def _home_root(home: str) -> str:
+    return str(Path(home).resolve())
+
+
+def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
+    """A seekable binary file of a WARC segment: under the home, in the local spool, or in the warehouse."""
+    if not storage_is_remote(home):
+        path = (home / relpath).resolve()
+        if home.resolve() not in path.parents:
+            raise RawRefError(f"raw_ref {relpath!r} points outside FINCORPUS_HOME")
+        if not path.is_file():
+            raise RawRefError(f"raw_ref {relpath!r}: WARC file {path} is missing")
+        return open(path, "rb")
+    spooled = spool_path(home, relpath)
+    if spooled.is_file():  # written on this machine, not uploaded yet
+        return open(spooled, "rb")
+    store = Storage(storage_uri(home))
+    if not store.is_file(relpath):
+        raise RawRefError(f"raw_ref {relpath!r}: WARC file {store.location(relpath)} is missing")
+    return store.open_input(relpath)
+
+
 def read_raw(home: Path, raw_ref: str) -> RawRecord:
     """Open the record a raw_ref points at; the body is content-decoded, as hashed into raw_sha256.
 
@@ -245,13 +310,8 @@ def read_raw(home: Path, raw_ref: str) -> RawRecord:
     relpath, sep, offset = raw_ref.rpartition("#")
     if not sep or not offset.isdigit():
         raise RawRefError(f"raw_ref {raw_ref!r} is not of the form <warc path>#<offset>")
-    path = (home / relpath).resolve()
-    if home.resolve() not in path.parents:
-        raise RawRefError(f"raw_ref {raw_ref!r} points outside FINCORPUS_HOME")
-    if not path.is_file():
-        raise RawRefError(f"raw_ref {raw_ref!r}: WARC file {path} is missing")
     try:
-        with open(path, "rb") as fh:
+        with _open_segment(home, relpath) as fh:
             fh.seek(int(offset))
             try:
                 record = next(iter(ArchiveIterator(fh, check_digests="raise")))

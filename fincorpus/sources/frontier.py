@@ -13,6 +13,7 @@ catalog brings a Postgres frontier with it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -27,7 +28,8 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, event, text
 
 from fincorpus import locks
-from fincorpus.sources.archive import StoredRecord
+from fincorpus.settings import catalog_uri
+from fincorpus.sources.archive import StoredRecord, flush_spool
 from fincorpus.sources.base import Capture, CrawlEvent, ItemMeta
 
 _DDL = [
@@ -47,7 +49,7 @@ _DDL = [
         via TEXT NOT NULL,
         state TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        not_before REAL NOT NULL DEFAULT 0,
+        not_before DOUBLE PRECISION NOT NULL DEFAULT 0,
         outcome TEXT,
         meta TEXT,
         PRIMARY KEY (pass_id, url))""",
@@ -71,7 +73,7 @@ _DDL = [
         PRIMARY KEY (pass_id, url))""",
     """CREATE TABLE IF NOT EXISTS crawl_host (
         host TEXT PRIMARY KEY,
-        next_at REAL NOT NULL)""",
+        next_at DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS crawl_event (
         pass_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
@@ -85,9 +87,29 @@ _DDL = [
 ]
 
 
+_ENGINES: dict[tuple[str, int], Engine] = {}
+_DDL_LOCK = 0x66696E636F7270  # "fincorp": one PostgreSQL advisory lock for fincorpus's CREATE statements
+
+
+def serialise_ddl(c: Any) -> None:
+    """PostgreSQL: concurrent CREATE TABLE IF NOT EXISTS of one table can fail (pg_type unique violation);
+    taking an advisory lock for the transaction makes workers that start together create tables one by one."""
+    if c.dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
+
+
 def catalog_engine(home: Path) -> Engine:
-    """The catalog's SQLite database with WAL and a busy timeout, shared with PyIceberg's SQL catalog."""
-    engine = create_engine(f"sqlite:///{(home / 'catalog.db').resolve()}", connect_args={"timeout": 60})
+    """The catalog database (shared with PyIceberg's SQL catalog): SQLite under the home with WAL and a busy
+    timeout by default, PostgreSQL when FINCORPUS_CATALOG_URI says so. One engine (pool) per process and URI."""
+    uri = catalog_uri(home)
+    key = (uri, os.getpid())
+    if key in _ENGINES:
+        return _ENGINES[key]
+    if not uri.startswith("sqlite"):
+        engine = create_engine(uri, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _ENGINES[key] = engine
+        return engine
+    engine = create_engine(uri, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -107,6 +129,7 @@ def catalog_engine(home: Path) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    _ENGINES[key] = engine
     return engine
 
 
@@ -219,13 +242,21 @@ def stored_version(
     return Completion("document", [], [event], capture=capture, page=page)
 
 
+_READY: set[tuple[str, int]] = set()
+
+
 class CrawlState:
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
+        self.home = home
         self.engine = catalog_engine(home)
-        with self.engine.begin() as c:
-            for ddl in _DDL:
-                c.execute(text(ddl))
+        key = (catalog_uri(home), os.getpid())
+        if key not in _READY:  # the tables exist once per process and database
+            with self.engine.begin() as c:
+                serialise_ddl(c)
+                for ddl in _DDL:
+                    c.execute(text(ddl))
+            _READY.add(key)
 
     # -- passes ----------------------------------------------------------------------------------------------
     def open_pass(self, source_id: str) -> tuple[str, bool]:
@@ -620,9 +651,11 @@ class CrawlState:
         Raises :class:`fincorpus.locks.LockHeld` (one line naming the holder) when another live process crawls
         the source; the lock of a killed crawler is taken over.
         """
-        return locks.acquire(
+        lock = locks.acquire(
             self.engine, f"crawl:{source_id}", command, what=f"crawling source {source_id!r}"
         )
+        flush_spool(self.home, source_id)  # segments a killed crawler of this source left unuploaded
+        return lock
 
     # -- reading -----------------------------------------------------------------------------------------------
     def page(self, source_id: str, url: str) -> PageMemory | None:
@@ -642,7 +675,7 @@ class CrawlState:
         with self.engine.connect() as c:
             for p in pass_ids:
                 for row in c.execute(
-                    text("SELECT capture FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": p}
+                    text("SELECT capture FROM crawl_capture WHERE pass_id=:p ORDER BY url"), {"p": p}
                 ):
                     yield Capture.from_json(json.loads(row[0]))
 
@@ -698,45 +731,45 @@ class CrawlState:
             return {r[0]: r[1] for r in rows}
 
     # -- shards: bounded slices of a pass's captures or a source's stored pages (what a processing task reads) --
-    def capture_shards(self, pass_id: str, size: int) -> list[tuple[int, int]]:
-        """(first rowid, last rowid) ranges of ``size`` captures each, in capture order."""
+    def capture_shards(self, pass_id: str, size: int) -> list[tuple[str, str]]:
+        """(first url, last url) ranges of ``size`` captures each, in URL order (the primary key: portable)."""
         with self.engine.connect() as c:
-            ids = [
+            urls = [
                 r[0]
                 for r in c.execute(
-                    text("SELECT rowid FROM crawl_capture WHERE pass_id=:p ORDER BY rowid"), {"p": pass_id}
+                    text("SELECT url FROM crawl_capture WHERE pass_id=:p ORDER BY url"), {"p": pass_id}
                 )
             ]
-        return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        return [(urls[i], urls[min(i + size, len(urls)) - 1]) for i in range(0, len(urls), size)]
 
-    def captures_between(self, pass_id: str, lo: int, hi: int) -> list[Capture]:
+    def captures_between(self, pass_id: str, lo: str, hi: str) -> list[Capture]:
         with self.engine.connect() as c:
             rows = c.execute(
                 text(
-                    "SELECT capture FROM crawl_capture WHERE pass_id=:p AND rowid BETWEEN :lo AND :hi ORDER BY rowid"
+                    "SELECT capture FROM crawl_capture WHERE pass_id=:p AND url >= :lo AND url <= :hi ORDER BY url"
                 ),
                 {"p": pass_id, "lo": lo, "hi": hi},
             )
             return [Capture.from_json(json.loads(r[0])) for r in rows]
 
-    def page_shards(self, source_id: str, size: int) -> list[tuple[int, int]]:
-        """(first rowid, last rowid) ranges over the latest stored version of every document URL of a source."""
+    def page_shards(self, source_id: str, size: int) -> list[tuple[str, str]]:
+        """(first url, last url) ranges over the latest stored version of every document URL of a source."""
         with self.engine.connect() as c:
-            ids = [
+            urls = [
                 r[0]
                 for r in c.execute(
-                    text("SELECT rowid FROM crawl_page WHERE source_id=:s AND listing=0 ORDER BY rowid"),
+                    text("SELECT url FROM crawl_page WHERE source_id=:s AND listing=0 ORDER BY url"),
                     {"s": source_id},
                 )
             ]
-        return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        return [(urls[i], urls[min(i + size, len(urls)) - 1]) for i in range(0, len(urls), size)]
 
-    def pages_between(self, source_id: str, lo: int, hi: int) -> list[Capture]:
+    def pages_between(self, source_id: str, lo: str, hi: str) -> list[Capture]:
         with self.engine.connect() as c:
             rows = c.execute(
                 text(
-                    "SELECT capture FROM crawl_page WHERE source_id=:s AND listing=0 AND rowid BETWEEN :lo AND :hi "
-                    "ORDER BY rowid"
+                    "SELECT capture FROM crawl_page WHERE source_id=:s AND listing=0 AND url >= :lo AND url <= :hi "
+                    "ORDER BY url"
                 ),
                 {"s": source_id, "lo": lo, "hi": hi},
             )

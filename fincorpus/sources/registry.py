@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fincorpus.cleaning.quality import DOC_TYPES, Thresholds, thresholds_for
 from fincorpus.licensing import CONTRACT_CLASS, CONTRACT_PREFIX, LICENCE_CLASSES, USES
@@ -403,6 +411,9 @@ class SourcesFile(_Strict):
     contracts: list[ContractConfig] = []
     sources: list[SourceConfig]
     path: str = ""
+    # model_copy shares private attributes: the key names the very objects hashed, so a copy with another
+    # crawler or quality block misses the cache
+    _config_hashes: dict[tuple[str, int, int, int], str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesFile:
@@ -445,13 +456,29 @@ class SourcesFile(_Strict):
         return [s.id for s in self.sources]
 
     def config_sha256(self, source: SourceConfig) -> str:
-        """Hash of everything that shapes this source's output, so a record says which config made it."""
+        """Hash of everything that shapes this source's output, so a record says which config made it.
+
+        The proxy is left out: it is how the bytes travelled, not what they are, and ``ingest --proxy`` (the demo's
+        fixture server on a random port) would otherwise give every run its own hash, so ``fincorpus audit``
+        could never match a record to its sources file.
+        """
+        key = (source.id, id(self.crawler), id(self.quality), id(source))
+        cached = self._config_hashes.get(key)
+        if cached is not None:
+            return cached
+        contract = None
+        if source.licence.startswith(CONTRACT_PREFIX):
+            c = self.contract_map.get(source.licence.removeprefix(CONTRACT_PREFIX))
+            contract = c.model_dump(mode="json") if c is not None else None
         payload = {
-            "crawler": self.crawler.model_dump(mode="json"),
+            "crawler": self.crawler.model_dump(mode="json", exclude={"proxy"}),
             "quality": self.quality.model_dump(mode="json"),
             "source": source.model_dump(mode="json"),
+            "contract": contract,  # a contract's uses and expiry shape the licence decision
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        self._config_hashes[key] = digest
+        return digest
 
 
 log = logging.getLogger("fincorpus.sources")
