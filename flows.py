@@ -157,7 +157,9 @@ def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: l
         stages.DedupRef(**dedup),
         [stages.PartRef.from_json(p) for p in parts],
     )
-    gate = gate_task.submit(home_s, run_id).result()  # TC260 pre-assessment of the run's first-crawl sources
+    # TC260 pre-assessment of the run's first-crawl sources, in the flow's process: the reports go under this
+    # machine's home (HOME/compliance), which pulls read; a Dask worker's home is another machine's folder
+    gate = gate_task(home_s, run_id)
     return {"run_id": run_id, "path": str(staged.path), **staged.summary, "gate": gate}
 
 

@@ -43,9 +43,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from fincorpus.schema import RECORD_SCHEMA, conform, doc_id_from_native, doc_id_from_url, records_table
+from fincorpus.settings import catalog_is_sqlite, storage_is_remote, storage_uri
+from fincorpus.storage import Storage, area, filesystem
 from fincorpus.takedown import (
     LEGAL_BASES,
     LogEntry,
@@ -73,6 +76,31 @@ NATIVE_VIAS = ("file", "dataset")  # captures identified by source + native id (
 
 def takedown_log(home: Path) -> TakedownLog:
     return TakedownLog(home / LOG)
+
+
+def _has_catalog(home: Path) -> bool:
+    """Whether the home has a catalog database (always, for a PostgreSQL catalog: it is not under the home)."""
+    return not catalog_is_sqlite(home) or (home / "catalog.db").is_file()
+
+
+def _staging(home: Path) -> Storage:
+    """The staged runs, local or on the warehouse (``pipelines.ingest.staging``; imported here without a cycle)."""
+    return area(home, "staging")
+
+
+def check_purge_possible(home: Path) -> None:
+    """Refuse a purge on an object-store warehouse before anything is logged or changed.
+
+    A purge overwrites WARC records in place (same length, other offsets kept) and rewrites staged parts; S3
+    objects cannot be overwritten in part, so that needs a rewrite-and-replace of whole segments that does not
+    exist yet.
+    """
+    if storage_is_remote(home):
+        raise TakedownError(
+            f"--purge: erasing bytes on the object store {storage_uri(home)} (FINCORPUS_WAREHOUSE) is not "
+            "supported yet; run the takedown without --purge (the documents leave the next snapshot and every "
+            "pull), see docs/compliance.md"
+        )
 
 
 # -- the denylist: what the log covers -----------------------------------------------------------------------------
@@ -308,31 +336,39 @@ def raw_text_reader(home: Path) -> Callable[[Mapping[str, Any]], str | None]:
     return read
 
 
-def _staged_files(home: Path) -> list[Path]:
-    root = home / "staging"
-    if not root.is_dir():
-        return []
-    return sorted(
-        p
-        for p in root.glob("*/*/*.parquet")
-        if p.parent.name in ("final", "parts") and not p.name.startswith(".")
-    )
+def _staged_files(home: Path) -> list[str]:
+    """Staged parts (``<run>/parts/*.parquet``, ``<run>/final/*.parquet``), relative to the staging store."""
+    out = []
+    for rel in _staging(home).list(recursive=True):
+        bits = rel.split("/")
+        if (
+            len(bits) == 3
+            and bits[1] in ("final", "parts")
+            and bits[2].endswith(".parquet")
+            and not bits[2].startswith(".")
+        ):
+            out.append(rel)
+    return out
+
+
+def _parquet_names(store: Storage, rel: str) -> list[str]:
+    """Column names of a staged Parquet file (its footer only)."""
+    with store.open_input(rel) as fh:
+        return list(pq.ParquetFile(fh).schema_arrow.names)
 
 
 def _unstaged_captures(home: Path) -> Iterator[dict[str, Any]]:
     """Captures of crawl passes not staged yet, as rows with the doc id processing will give them."""
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     from fincorpus.sources.frontier import catalog_engine
 
-    db = home / "catalog.db"
-    if not db.is_file():
+    if not _has_catalog(home):
         return
     engine = catalog_engine(home)
+    if not inspect(engine).has_table("crawl_capture"):
+        return
     with engine.connect() as c:
-        has = c.execute(text("SELECT name FROM sqlite_master WHERE name='crawl_capture'")).first()
-        if has is None:
-            return
         rows = c.execute(
             text(
                 "SELECT cc.capture FROM crawl_capture cc JOIN crawl_pass p ON p.pass_id = cc.pass_id "
@@ -380,11 +416,12 @@ def match(home: Path, request: TakedownRequest, catalog: Any | None = None) -> M
             t = _prefilter(request, t)
             if t.num_rows:
                 take("catalog", t.to_pylist())
-    for path in _staged_files(home):
-        names = pq.ParquetFile(path).schema_arrow.names
+    store = _staging(home)
+    for rel in _staged_files(home):
+        names = _parquet_names(store, rel)
         if "status" not in names:
             continue  # dedup sidecars: no URLs, no text
-        t = _prefilter(request, pq.read_table(path, columns=[c for c in cols if c in names]))
+        t = _prefilter(request, store.read_parquet(rel, columns=[c for c in cols if c in names]))
         if t.num_rows:
             take("staged", t.to_pylist())
     take("crawled, not yet processed", list(_unstaged_captures(home)))
@@ -450,12 +487,10 @@ class PublishExclusion:
 
 def _staged_shift(home: Path, plan: Sequence[tuple[str, pa.Array | None]], holds: Denylist) -> Counter[str]:
     """Former statuses of the staged records publish will turn into tombstones."""
-    from fincorpus.storage import Storage
-
     gone: Counter[str] = Counter()
     if not holds or not plan:
         return gone
-    store = Storage(home / "staging")
+    store = _staging(home)
     for rel, skip in plan:
         t = store.read_parquet(rel, columns=["doc_id", "source_id", "status", "removed_stage"])
         if skip is not None:
@@ -514,7 +549,7 @@ def pending(home: Path) -> bool:
         return False
     from fincorpus.catalog.store import CorpusCatalog
 
-    if not (home / "catalog.db").is_file():
+    if not _has_catalog(home):
         return False
     return bool(publish_exclusions(home, CorpusCatalog(home, create=False)))
 
@@ -541,7 +576,10 @@ def takedown_row(home: Path, row: Mapping[str, Any], capture: Any, hold: Hold) -
     """A processed (or barely started) record as a tombstone; a purge request also erases its raw record now, so
     bytes that a crawl stored again (a document that appeared after the request) do not stay in the archive."""
     out = tombstone(row, hold)
-    if hold.purge:
+    if hold.purge and storage_is_remote(home):
+        detail = f"raw record {capture.raw_ref} kept: erasing on an object store is not supported yet"
+        out["steps"].append({"step": STAGE, "detail": detail})
+    elif hold.purge:
         from fincorpus.sources.scrub import scrub_file
 
         rel, _, off = capture.raw_ref.rpartition("#")
@@ -743,15 +781,19 @@ def _rewrite_catalog(
         catalog.refresh()
     report.expired = expire
     keep = referenced_files(catalog)
-    home = catalog.home
+    home = Path(catalog.home).resolve()
+    fs, _ = filesystem(catalog.table.location().replace("s3a://", "s3://"))
     candidates = {_local(catalog, p) for p in bad} | {p for paths in old_files.values() for p in paths}
-    for p in sorted(candidates):
-        if p not in keep and p.is_file():
-            p.unlink()
-            report.files_removed.append(p.relative_to(home).as_posix() if home in p.parents else str(p))
+    for p in sorted(candidates):  # paths inside the table's filesystem (maintain._local)
+        if p in keep or fs.get_file_info(p).type != pafs.FileType.File:
+            continue
+        fs.delete_file(p)
+        report.files_removed.append(
+            Path(p).relative_to(home).as_posix() if home in Path(p).parents else str(p)
+        )
 
 
-def _snapshot_files_on_disk(catalog: Any, snap: Any) -> set[Path]:
+def _snapshot_files_on_disk(catalog: Any, snap: Any) -> set[str]:
     from fincorpus.catalog.maintain import _local
 
     io = catalog.table.io
@@ -763,22 +805,16 @@ def _snapshot_files_on_disk(catalog: Any, snap: Any) -> set[Path]:
 
 def _rewrite_staging(home: Path, holds: Denylist, facts: _Facts, report: PurgeReport) -> None:
     """Staged parts: covered records become tombstones in place; dedup sidecars lose their rows."""
-    from fincorpus.storage import Storage
-
-    root = home / "staging"
-    if not root.is_dir():
-        return
-    store = Storage(root)
+    store = _staging(home)
     ids = pa.array(sorted(holds.docs), pa.string())
-    for path in sorted(root.glob("*/**/*.parquet")):
-        if path.name.startswith("."):
+    for rel in store.list(recursive=True):
+        if not rel.endswith(".parquet") or rel.rsplit("/", 1)[-1].startswith("."):
             continue
-        names = pq.ParquetFile(path).schema_arrow.names
+        names = _parquet_names(store, rel)
         if "doc_id" not in names:
             continue
-        rel = path.relative_to(root).as_posix()
         if "sig" in names:  # dedup sidecar: signatures of the part's kept rows
-            t = pq.read_table(path)
+            t = store.read_parquet(rel)
             keep = pc.invert(pc.fill_null(pc.is_in(t.column("doc_id"), value_set=ids), False))
             if not pc.all(keep).as_py():
                 store.write_parquet(rel, t.filter(keep))
@@ -786,7 +822,7 @@ def _rewrite_staging(home: Path, holds: Denylist, facts: _Facts, report: PurgeRe
             continue
         if "status" not in names or "text" not in names:
             continue  # dedup decisions: ids and numbers only
-        t = pq.read_table(path)
+        t = store.read_parquet(rel)
         hit = pc.fill_null(pc.is_in(t.column("doc_id"), value_set=ids), False)
         if not pc.any(hit).as_py():
             continue
@@ -800,60 +836,72 @@ def _rewrite_staging(home: Path, holds: Denylist, facts: _Facts, report: PurgeRe
 
 def _scrub_crawl_state(home: Path, holds: Denylist, facts: _Facts, report: PurgeReport) -> None:
     """Crawl state keeps URLs and hashes; listing titles (a capture's ``item.title``, a frontier row's metadata)
-    of covered documents are removed, with SQLite's secure_delete so freed bytes are zeroed. Raw refs and URLs of
-    every stored version are gathered for the WARC step."""
-    import sqlite3
+    of covered documents are removed. Raw refs and URLs of every stored version are gathered for the WARC step.
 
-    db = home / "catalog.db"
-    if not db.is_file():
+    On SQLite (the embedded catalog) ``secure_delete`` zeroes the freed bytes and the WAL is checkpointed into the
+    database file; on PostgreSQL the old row versions are vacuumed afterwards (VACUUM frees them; it does not
+    overwrite the pages, see docs/compliance.md).
+    """
+    from sqlalchemy import bindparam, inspect, text
+
+    from fincorpus.sources.frontier import catalog_engine
+
+    if not _has_catalog(home):
         return
-    con = sqlite3.connect(db, timeout=60)
-    try:
-        con.execute("PRAGMA secure_delete=ON")
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "crawl_page" not in tables:
-            return
-        n = 0
-        with con:
-            for tbl, key in (("crawl_page", "source_id"), ("crawl_capture", "pass_id")):
-                rows = con.execute(f"SELECT rowid, {key}, url, capture FROM {tbl}").fetchall()
-                for rowid, _, _url, raw in rows:
-                    cap = json.loads(raw)
-                    item = cap.get("item") or {}
-                    d = doc_ids_of_capture(
-                        cap["source_id"],
-                        cap["url"],
-                        cap["final_url"],
-                        cap.get("discovered_via", ""),
-                        item.get("native_id"),
+    engine = catalog_engine(home)
+    sqlite = catalog_is_sqlite(home)
+    tables = set(inspect(engine).get_table_names())
+    if "crawl_page" not in tables:
+        return
+    n = 0
+    with engine.begin() as con:
+        if sqlite:
+            con.exec_driver_sql("PRAGMA secure_delete=ON")
+        for tbl, key in (("crawl_page", "source_id"), ("crawl_capture", "pass_id")):
+            rows = con.execute(text(f"SELECT {key}, url, capture FROM {tbl}")).fetchall()
+            for k, url, raw in rows:
+                cap = json.loads(raw)
+                item = cap.get("item") or {}
+                d = doc_ids_of_capture(
+                    cap["source_id"],
+                    cap["url"],
+                    cap["final_url"],
+                    cap.get("discovered_via", ""),
+                    item.get("native_id"),
+                )
+                if d not in holds.docs:
+                    continue
+                facts.raw_refs.update(x for x in (cap.get("raw_ref"), cap.get("previous_raw_ref")) if x)
+                facts.urls.update(
+                    x for x in (cap["url"], cap["final_url"], *cap.get("redirect_chain", [])) if x
+                )
+                facts.sources.add(cap["source_id"])
+                if item.get("title"):
+                    cap["item"] = {**item, "title": None}
+                    con.execute(
+                        text(f"UPDATE {tbl} SET capture=:c WHERE {key}=:k AND url=:u"),
+                        {"c": json.dumps(cap, ensure_ascii=False), "k": k, "u": url},
                     )
-                    if d not in holds.docs:
-                        continue
-                    facts.raw_refs.update(x for x in (cap.get("raw_ref"), cap.get("previous_raw_ref")) if x)
-                    facts.urls.update(
-                        x for x in (cap["url"], cap["final_url"], *cap.get("redirect_chain", [])) if x
+                    n += 1
+        if "crawl_frontier" in tables and facts.urls:
+            q = text("SELECT pass_id, url, meta FROM crawl_frontier WHERE url IN :urls").bindparams(
+                bindparam("urls", expanding=True)
+            )
+            for pass_id, url, meta in con.execute(q, {"urls": sorted(facts.urls)}).fetchall():
+                m = json.loads(meta or "{}")
+                if m.get("title"):
+                    m["title"] = None
+                    con.execute(
+                        text("UPDATE crawl_frontier SET meta=:m WHERE pass_id=:p AND url=:u"),
+                        {"m": json.dumps(m), "p": pass_id, "u": url},
                     )
-                    facts.sources.add(cap["source_id"])
-                    if item.get("title"):
-                        cap["item"] = {**item, "title": None}
-                        con.execute(
-                            f"UPDATE {tbl} SET capture=? WHERE rowid=?",
-                            (json.dumps(cap, ensure_ascii=False), rowid),
-                        )
-                        n += 1
-            if "crawl_frontier" in tables and facts.urls:
-                marks = ",".join("?" * len(facts.urls))
-                sql = f"SELECT rowid, meta FROM crawl_frontier WHERE url IN ({marks})"
-                for rowid, meta in con.execute(sql, sorted(facts.urls)).fetchall():
-                    m = json.loads(meta or "{}")
-                    if m.get("title"):
-                        m["title"] = None
-                        con.execute("UPDATE crawl_frontier SET meta=? WHERE rowid=?", (json.dumps(m), rowid))
-                        n += 1
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        report.crawl_rows_scrubbed = n
-    finally:
-        con.close()
+                    n += 1
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+        if sqlite:
+            con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif n:
+            con.exec_driver_sql("VACUUM crawl_page, crawl_capture, crawl_frontier")
+    report.crawl_rows_scrubbed = n
 
 
 def _scrub_warc(home: Path, holds: Denylist, facts: _Facts, request_id: str, report: PurgeReport) -> None:
@@ -883,12 +931,13 @@ def purge(home: Path, holds: Denylist, request_id: str, catalog: Any | None = No
     """Erase the covered documents' bytes from the home (the caller holds the publish lock)."""
     from fincorpus.catalog.store import CorpusCatalog
 
+    check_purge_possible(home)
     report = PurgeReport()
     target = Denylist({d: h for d, h in holds.docs.items()})
     if not target.docs:
         return report
     facts = _Facts()
-    if (home / "catalog.db").is_file():
+    if _has_catalog(home):
         catalog = catalog or CorpusCatalog(home, create=False)
         if catalog.table.metadata.snapshots:
             bad, facts = _scan_holdings(catalog, target)
@@ -910,21 +959,22 @@ def verify_purged(home: Path, doc_ids: Iterable[str]) -> list[str]:
     problems: list[str] = []
     holds = Denylist(dict.fromkeys(ids, Hold("", "", True)))
     refs: set[str] = set()
-    if (home / "catalog.db").is_file():
+    if _has_catalog(home):
         catalog = CorpusCatalog(home, create=False)
         if catalog.table.metadata.snapshots:
             bad, facts = _scan_holdings(catalog, holds)
             problems += [f"data file {p} still holds a covered record" for p in bad]
             refs |= facts.raw_refs
-    for path in _staged_files(home):
-        names = pq.ParquetFile(path).schema_arrow.names
+    store = _staging(home)
+    for rel in _staged_files(home):
+        names = _parquet_names(store, rel)
         if "status" not in names:
             continue
-        t = pq.read_table(path, columns=[c for c in FACT_COLUMNS if c in names])
+        t = store.read_parquet(rel, columns=[c for c in FACT_COLUMNS if c in names])
         for r in t.filter(pc.is_in(t.column("doc_id"), value_set=pa.array(sorted(ids)))).to_pylist():
             refs.update(x for x in (r.get("raw_ref"), r.get("previous_raw_ref")) if x)
             if not is_tombstone(r):
-                problems.append(f"staged part {path.relative_to(home)} still holds {r['doc_id']}")
+                problems.append(f"staged part staging/{rel} still holds {r['doc_id']}")
     for ref in sorted(refs):
         if not raw_gone(home, ref):
             problems.append(f"raw record {ref} still holds the bytes")
@@ -950,8 +1000,10 @@ def take_down(home: Path, request: TakedownRequest, *, dry_run: bool = False) ->
     from fincorpus.catalog.store import CorpusCatalog
     from fincorpus.sources.frontier import catalog_engine
 
+    if request.purge and not dry_run:
+        check_purge_possible(home)  # one line before anything is logged
     with locks.hold(catalog_engine(home), "publish", "fincorpus takedown", what="the publish lock"):
-        catalog = CorpusCatalog(home, create=False) if (home / "catalog.db").is_file() else None
+        catalog = CorpusCatalog(home, create=False) if _has_catalog(home) else None
         found = match(home, request, catalog)
         if not found.doc_ids and request.kind in ("doc_id", "url_pattern"):
             raise TakedownError(
@@ -988,6 +1040,8 @@ def resume_purges(home: Path) -> list[tuple[str, PurgeReport, list[str]]]:
 
     log = takedown_log(home)
     out = []
+    if pending_purges(log):
+        check_purge_possible(home)
     with locks.hold(catalog_engine(home), "publish", "fincorpus takedown resume", what="the publish lock"):
         entries = {e.request_id: e for e in log.entries() if e.action == "takedown"}
         for request_id in pending_purges(log):

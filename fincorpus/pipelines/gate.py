@@ -6,9 +6,10 @@
 - **Post-verification** (:func:`post_verify`, after a publish): each source of the published runs is screened on
   a sample of its kept documents in the new tag.
 
-A report is written twice with the safety module's writer: the latest per source and stage in
-``<home>/compliance/gate-<source>-<stage>.json`` (and ``.md``), which is what pulls read, and a copy kept with
-its run (``staging/<run>/``) or tag (``compliance/tags/<tag>/``). The latest report of a source, by time, decides:
+A report is written twice: the latest per source and stage in ``<home>/compliance/gate-<source>-<stage>.json``
+(and ``.md``, the safety module's writer), which is what pulls read, and a copy kept with its run
+(``staging/<run>/``, through the staging store, so on the warehouse when staging is there) or tag
+(``compliance/tags/<tag>/``). The latest report of a source, by time, decides:
 above 5 % blocks the source for training (:func:`training_blocks`), and a later report that passes lifts it.
 
 Seeds are derived from the source and the run or tag (SHA-256), so a re-run screens the same sample; the seed is
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fincorpus.safety import (
     Classifier,
@@ -34,6 +34,7 @@ from fincorpus.safety import (
     write_gate_report,
 )
 from fincorpus.safety import training_blocks as _blocks
+from fincorpus.storage import Storage, area
 
 GATE_DIR = "compliance"
 COLUMNS = ["doc_id", "source_id", "status", "title", "text", "canonical_url"]
@@ -62,43 +63,56 @@ def training_blocks(home: Path) -> dict[str, str]:
     return _blocks(reports(home))
 
 
+def _staging(home: Path) -> Storage:
+    return area(home, "staging")  # pipelines.ingest.staging (ingest imports the catalog, which imports this)
+
+
 def _write(home: Path, report: SourceGateReport, copy_to: Path) -> None:
     write_gate_report(report, gate_dir(home))
     write_gate_report(report, copy_to)
 
 
+def _write_with_run(home: Path, report: SourceGateReport, run_id: str) -> None:
+    """The latest report under the home, and its copy beside the run's files in the staging store."""
+    write_gate_report(report, gate_dir(home))
+    stem = f"{run_id}/gate-{report.source_id}-{report.stage}"
+    store = _staging(home)
+    store.write_json(f"{stem}.json", report.to_json())
+    store.write_bytes(f"{stem}.md", report.markdown().encode("utf-8"))
+
+
 # -- pre-assessment over a staged run -----------------------------------------------------------------------------
 
 
-def _run_parts(home: Path, run_id: str) -> list[Path]:
-    import json
-
-    meta = json.loads((home / "staging" / run_id / "run.json").read_text(encoding="utf-8"))
-    return [home / "staging" / rel for rel in meta["parts"]]
+def _run_parts(home: Path, run_id: str) -> list[str]:
+    """The run's final parts, relative to the staging store."""
+    return list(_staging(home).read_json(f"{run_id}/run.json")["parts"])
 
 
-def _staged_ids(parts: Sequence[Path]) -> dict[str, list[str]]:
+def _staged_ids(store: Storage, parts: Sequence[str]) -> dict[str, list[str]]:
     """source id -> doc ids of the run's kept records (small columns only)."""
     out: dict[str, list[str]] = {}
-    for p in parts:
-        t = pq.read_table(p, columns=["doc_id", "source_id", "status"])
+    for rel in parts:
+        t = store.read_parquet(rel, columns=["doc_id", "source_id", "status"])
         t = t.filter(pc.equal(t.column("status"), "kept"))
         for d, s in zip(t.column("doc_id").to_pylist(), t.column("source_id").to_pylist(), strict=True):
             out.setdefault(s, []).append(d)
     return out
 
 
-def _staged_loader(parts: Sequence[Path]):  # type: ignore[no-untyped-def]
+def _staged_loader(store: Storage, parts: Sequence[str]):  # type: ignore[no-untyped-def]
     def load(ids: Sequence[str]) -> Mapping[str, ScreenDoc]:
         wanted = pa.array(sorted(ids), pa.string())
         docs: dict[str, ScreenDoc] = {}
-        for p in parts:
-            t = pq.read_table(p, columns=COLUMNS, filters=pc.field("doc_id").isin(wanted))
-            for r in t.to_pylist():
-                if r["status"] == "kept":
-                    docs[r["doc_id"]] = ScreenDoc(
-                        r["doc_id"], r["text"] or "", r["title"], r["canonical_url"]
-                    )
+        for rel in parts:
+            for b in store.iter_batches(rel, columns=COLUMNS):  # batch by batch; sampled rows become Python
+                t = pa.Table.from_batches([b])
+                t = t.filter(pc.fill_null(pc.is_in(t.column("doc_id"), value_set=wanted), False))
+                for r in t.to_pylist():
+                    if r["status"] == "kept":
+                        docs[r["doc_id"]] = ScreenDoc(
+                            r["doc_id"], r["text"] or "", r["title"], r["canonical_url"]
+                        )
         return docs
 
     return load
@@ -108,21 +122,22 @@ def pre_assess_run(
     home: Path, run_id: str, *, classifier: Classifier | None = None, again: bool = False
 ) -> list[SourceGateReport]:
     """Screen each source of a staged run that has no pre-assessment yet (``again``: every source)."""
+    store = _staging(home)
     parts = _run_parts(home, run_id)
     done = {r.source_id for r in reports(home) if r.stage == "pre-assessment"}
     out = []
-    for source_id, ids in sorted(_staged_ids(parts).items()):
+    for source_id, ids in sorted(_staged_ids(store, parts).items()):
         if source_id in done and not again:
             continue
         report = assess_sample(
             source_id,
             ids,
-            _staged_loader(parts),
+            _staged_loader(store, parts),
             stage="pre-assessment",
             seed=_seed(source_id, run_id),
             classifier=classifier,
         )
-        _write(home, report, home / "staging" / run_id)
+        _write_with_run(home, report, run_id)
         out.append(report)
     return out
 
@@ -132,17 +147,15 @@ def pre_assess_run(
 
 def _tag_sources(home: Path, tag: str) -> list[str]:
     """Sources of the runs the tag's publish committed (from their run.json), else every source in the tag."""
-    import json
-
     from fincorpus.catalog.store import CorpusCatalog
 
     catalog = CorpusCatalog(home, create=False)
     info = catalog.tag(tag)
+    store = _staging(home)
     found: set[str] = set()
     for run_id in info.runs:
-        meta = home / "staging" / run_id / "run.json"
-        if meta.is_file():
-            found |= set(json.loads(meta.read_text(encoding="utf-8")).get("summary", {}).get("by_source", {}))
+        if store.is_file(f"{run_id}/run.json"):
+            found |= set(store.read_json(f"{run_id}/run.json").get("summary", {}).get("by_source", {}))
     if found:
         return sorted(found)
     for b in catalog.batches(tag, columns=("source_id",)):
