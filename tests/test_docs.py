@@ -21,3 +21,18 @@ def test_readme_gives_the_two_setup_commands_first() -> None:
         ["make", "test"],
     ]
     assert "make test" in (DOCS.parent / ".ci" / "run").read_text()
+
+
+def test_every_command_the_readme_shows_exists() -> None:
+    """A renamed or dropped command must not leave the README pointing at it."""
+    import re
+
+    import typer.main
+
+    from fincorpus.cli import app
+
+    click_app = typer.main.get_command(app)
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"fincorpus ([a-z][a-z-]+)", readme))
+    known = set(click_app.commands)  # type: ignore[attr-defined]
+    assert shown - known == set(), f"README.md shows commands the CLI does not have: {sorted(shown - known)}"

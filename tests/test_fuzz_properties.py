@@ -666,15 +666,8 @@ def test_regression_page_starting_with_a_dropped_element(html: str) -> None:
     assert "公司" in extract_html(html, URL).text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="fincorpus/pipelines/ingest.py _extract_json_document takes the JSON title as given: a lone surrogate "
-    "escape in it (\\ud800, valid JSON) reaches fincorpus/safety.py fold(), which raises UnicodeEncodeError, so "
-    "process_capture raises instead of returning a record (and the title could not be written to Parquet anyway). "
-    "Fix in the pipeline: normalise JSON titles (fincorpus.cleaning.normalize.normalize_text) before use.",
-)
 def test_json_title_with_a_lone_surrogate_gives_a_record(prop_home: _Home) -> None:
+    """A lone surrogate escape in a JSON title (valid JSON) made process_capture raise in safety.fold."""
     from fincorpus.schema import records_table
 
     body = b'{"title": "\\ud800\\u516c\\u544a", "content": "<p>\\u516c\\u53f8\\u8463\\u4e8b\\u4f1a</p>"}'
@@ -703,3 +696,20 @@ def test_regression_mask_token_after_a_thousands_comma() -> None:
     text = "手机：17408525635,5x@qq.com 另见 a@b.cn-13912345678"
     masked = pii.mask_pii(text)
     assert pii.find_pii(masked) == [] and pii.mask_pii(masked) == masked
+
+
+@pytest.mark.timeout(
+    60
+)  # a hang guard, not a speed test: fixed it takes well under a second, unfixed minutes
+def test_regression_long_runs_of_spaces_do_not_make_the_patterns_backtrack() -> None:
+    """bench/fuzz input 14:64446: a 30 KB line of '(' and spaces kept _TRAILING (byline sign-off), _CLOSING and
+    _TITLE_SUFFIX (structure) backtracking for 21 s; this line is 3x longer (the cost was quadratic)."""
+    from fincorpus.cleaning import metadata, structure
+
+    run = " " * 60_000  # one run of spaces, twice the fuzz input's
+    assert metadata.author("(" + run + "公司") is None
+    assert metadata.author("公告全文。" + run + "（记者 张三）") == "张三"
+    restored = structure.restore("(" + run + "特此公告。", title="标题" + run + "网站")
+    assert restored.text.split("\n")[-1] == "特此公告。"
+    html = f"<html><head><title>标题{run}网站</title></head><body><p>({run}特此公告。{run}</p></body></html>"
+    assert "特此公告" in extract_html(html, URL).text

@@ -22,6 +22,7 @@ from trafilatura.utils import load_html, repair_faulty_html
 
 from fincorpus.cleaning import metadata, structure
 from fincorpus.cleaning.mojibake import is_mojibake
+from fincorpus.cleaning.normalize import without_surrogates
 from fincorpus.cleaning.pdf import STEP as PDF_STEP
 from fincorpus.cleaning.pdf import PdfError, extract_pdf_text
 
@@ -76,7 +77,6 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_XML_REF = re.compile(
     r"&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F])(?![0-9a-fA-F])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01])(?![0-9]));?"
@@ -185,10 +185,9 @@ def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
     of 10^6 nested divs came out as an empty text. When the parser reports that limit, tags nested deeper than
     MAX_DEPTH are unwrapped (their text stays, in order) and the page is parsed again; the note says how many.
     """
-    if _SURROGATE.search(html):
-        # a lone surrogate (JSON bodies can carry "\ud800") made libxml2 stop reading there: the text after it
-        # was silently lost; it is no character, so it becomes U+FFFD like any undecodable sequence
-        html = _SURROGATE.sub("\ufffd", html)
+    # a lone surrogate (JSON bodies can carry "\ud800") made libxml2 stop reading there: the text after it was
+    # silently lost; it is no character, so it becomes U+FFFD like any undecodable sequence
+    html = without_surrogates(html)
     if _NOT_XML.search(html) or ("&#" in html and _NOT_XML_REF.search(html)):
         # control characters (a page in a wrong single-byte charset is full of them, "&#25;" writes them too)
         # reach the tree's text, and trafilatura's baseline raises ValueError building elements from it; HTML

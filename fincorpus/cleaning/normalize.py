@@ -35,6 +35,12 @@ STEP = "normalize:nfc+halfwidth+whitespace"
 T2S_STEP = "normalize:opencc-t2s"
 
 
+def without_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (JSON text can carry them as escapes such as "\\ud800"; no decoding
+    produces them) replaced by U+FFFD: they are not characters, and UTF-8 hashing, libxml2 and Parquet reject them."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
 def normalize_text(text: str) -> str:
     """Normalised text; normalising it again changes nothing (the fuzz tests hold it to that).
 
@@ -44,9 +50,7 @@ def normalize_text(text: str) -> str:
     every encoder downstream (UTF-8 hashes, Parquet) rejects them.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("", without_surrogates(text))
     if _FULL_WIDTH_ALNUM.search(
         text
     ):  # translate() costs ~50 µs per page: only when there is something to fold

@@ -50,6 +50,7 @@ from fincorpus.cleaning.extract import (
     extract_plain,
     parse_date,
 )
+from fincorpus.cleaning.normalize import without_surrogates
 from fincorpus.cleaning.pdf_sandbox import extract_pdf_isolated
 from fincorpus.cleaning.quality import QualityFilter
 from fincorpus.cleaning.textpath import clean_text
@@ -329,14 +330,17 @@ def _extract_json_document(
     value = dotted(data, spec.html or spec.text)
     if not isinstance(value, str) or not value.strip():
         raise ExtractionError(f"JSON document has no text at {spec.html or spec.text!r}")
+    value = without_surrogates(
+        value
+    )  # JSON escapes can spell lone surrogates ("\ud800"); found by bench/fuzz
     selectors = sources.get(capture.source_id).content_selectors
     ex = extract_html(value, capture.final_url, selectors=selectors) if spec.html else extract_plain(value)
     title = dotted(data, spec.title)
     published = dotted(data, spec.published)
     ex = replace(
         ex,
-        title=str(title) if title else ex.title,
-        published_at=parse_date(str(published)) if published else ex.published_at,
+        title=without_surrogates(str(title)) if title else ex.title,
+        published_at=parse_date(without_surrogates(str(published))) if published else ex.published_at,
         extractor=ex.extractor + "+json",
     )
     return ex, {"charset": decoded.charset, "charset_source": decoded.source}, None
