@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/manifest_hash.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/store.py --n 100000 1000000
+	$(BIN)/python bench/takedown.py --n 20000
 
 lint: $(STAMP)
 	$(BIN)/ruff check fincorpus tests bench flows.py

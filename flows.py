@@ -131,6 +131,19 @@ def finalise_task(home: str, run_id: str, part: dict, dedup: dict) -> dict:
     return ref.to_json()
 
 
+@task(name="source-gate", cache_policy=NONE)
+def gate_task(home: str, run_id: str | None = None, tag: str | None = None) -> list[dict]:
+    """TC260 source gate: pre-assessment of a staged run's new sources, or post-verification of a tag."""
+    from fincorpus.pipelines import gate
+
+    done = gate.pre_assess_run(Path(home), run_id) if run_id else gate.post_verify(Path(home), str(tag))
+    for r in done:
+        get_run_logger().info("source gate %s %s: %s", r.source_id, r.stage, r.reason)
+    return [
+        {"source_id": r.source_id, "stage": r.stage, "decision": r.decision, "rate": r.rate} for r in done
+    ]
+
+
 def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
     """Dedup, finalise and stage the run (inside the flow, on its task runner)."""
     dedup = dedup_task.submit(home_s, run_id, parts).result()
@@ -144,7 +157,10 @@ def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: l
         stages.DedupRef(**dedup),
         [stages.PartRef.from_json(p) for p in parts],
     )
-    return {"run_id": run_id, "path": str(staged.path), **staged.summary}
+    # TC260 pre-assessment of the run's first-crawl sources, in the flow's process: the reports go under this
+    # machine's home (HOME/compliance), which pulls read; a Dask worker's home is another machine's folder
+    gate = gate_task(home_s, run_id)
+    return {"run_id": run_id, "path": str(staged.path), **staged.summary, "gate": gate}
 
 
 @flow(name="fincorpus-ingest", log_prints=True, task_runner=task_runner())
@@ -250,7 +266,10 @@ def publish_flow(
 ) -> dict[str, Any]:
     """Commit every staged run to the catalog and tag the snapshot (one atomic commit)."""
     res = publish_staged(fincorpus_home(home), tag, force=force, allow_empty=allow_empty)
+    # TC260 post-verification of the published sources
+    gate = [] if res.already_done else gate_task(str(fincorpus_home(home)), tag=res.tag.tag)
     return {
+        "gate": gate,
         "tag": res.tag.tag,
         "snapshot_id": res.tag.snapshot_id,
         "documents": res.tag.documents,

@@ -237,6 +237,7 @@ def _print_ingest(summary: dict[str, Any]) -> None:
         f"{summary['removed_by_stage']}, exact duplicates {summary['exact_duplicates']}, opted out of training "
         f"{summary['opted_out']}. Publish with `fincorpus publish --tag TAG`."
     )
+    _print_gate(summary.get("gate") or [])
     web = [o for o in crawl.values() if "unreachable" in o]
     if web and all(o.get("unreachable") for o in web):
         fail(
@@ -380,7 +381,9 @@ def publish(
         committed = catalog.committed_runs()
         if tag in catalog.table.refs() and not any(committed.get(r) == tag for r in staged):
             catalog.check_tag_free(tag, force)
-    if not staged and not allow_empty:
+    from fincorpus.catalog.erasure import pending as takedowns_pending
+
+    if not staged and not allow_empty and not takedowns_pending(h):  # a takedown alone is worth a snapshot
         raise CatalogError(
             "nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)"
         )
@@ -397,6 +400,7 @@ def publish(
         f"published [bold]{res['tag']}[/] (snapshot {res['snapshot_id']}): {res['documents']} documents, "
         f"{res['removed']} removed records; runs {', '.join(res['runs']) or 'none'}"
     )
+    _print_gate(res.get("gate") or [])
 
 
 @app.command("dedup-index")
@@ -471,6 +475,19 @@ def pull(
         bool,
         typer.Option(help="Replace an earlier pull in --out (a folder holding anything else is refused)"),
     ] = False,
+    destination: Annotated[
+        str | None,
+        typer.Option(
+            help="domestic (default) or cross-border: leave out categories the negative list excludes"
+        ),
+    ] = None,
+    negative_list: Annotated[
+        Path | None,
+        typer.Option(help="Negative list YAML for --destination cross-border (default: Shanghai FTZ)"),
+    ] = None,
+    include_taken_down: Annotated[
+        bool, typer.Option(help="Keep documents a takedown covers (legal team only; the pull is logged)")
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Write a snapshot as datasets-loadable Parquet plus manifest.json and a dataset card."""
@@ -485,8 +502,13 @@ def pull(
         sources=source,
         min_finance_score=min_finance_score,
         overwrite=overwrite,
+        destination=destination,
+        negative_list=negative_list,
+        include_taken_down=include_taken_down,
     )
     console.print(f"pulled [bold]{tag}[/]: {res.rows} documents in {len(res.files)} file(s) -> {res.out}")
+    for line in res.stats.get("compliance", []):  # takedowns, source gate, cross-border
+        console.print(f"  {escape(line)}", highlight=False)
     for line in res.stats.get("publication", []):
         console.print(f"  {escape(line)}", highlight=False)
     console.print(f'load with: datasets.load_dataset("parquet", data_dir="{res.out}", split="train")')
@@ -981,6 +1003,330 @@ def audit(
         soft_wrap=True,
     )
     if not rep.ok:
+        raise typer.Exit(1)
+
+
+# -- compliance: takedown, source gate, QA (issue 11) --------------------------------------------------------------
+
+
+def _print_gate(done: list[dict[str, Any]]) -> None:
+    """One line per source the TC260 gate screened in this command (blocked ones in red)."""
+    for r in done:
+        colour = "red" if r["decision"] == "blocked" else "green"
+        console.print(
+            f"source gate: {escape(r['source_id'])} {r['stage']}: [{colour}]{r['decision']}[/] "
+            f"({r['rate']:.2%} flagged); details: `fincorpus gate report {escape(r['source_id'])}`",
+            highlight=False,
+        )
+
+
+takedown_app = typer.Typer(
+    help="Take documents down (rights-holder request, PIPL Art. 47 deletion) and, with --purge, erase their bytes."
+)
+app.add_typer(takedown_app, name="takedown")
+
+
+def _pii_value() -> str:
+    """The personal-information value, from stdin when piped, else asked for without echo: never on argv."""
+    if not sys.stdin.isatty():
+        value = sys.stdin.readline().strip()
+    else:
+        value = typer.prompt(
+            "personal-information value (not echoed, only its hash is kept)", hide_input=True
+        )
+    if not value.strip():
+        raise ValueError("--pii-value: no value given on stdin or at the prompt")
+    return value
+
+
+@takedown_app.callback(invoke_without_command=True)
+@user_errors
+def takedown(
+    ctx: typer.Context,
+    doc_id: Annotated[str | None, typer.Option(help="A document id")] = None,
+    url_pattern: Annotated[
+        str | None, typer.Option(help="A URL glob (http://a.test/news/*) or re:<regular expression>")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Every document of a source (also later ones)")] = None,
+    pii_value: Annotated[
+        bool,
+        typer.Option(
+            "--pii-value", help="Documents holding a personal-information value, read from stdin or a prompt"
+        ),
+    ] = False,
+    requester: Annotated[
+        str | None, typer.Option(help="Who asked (identifiers in it are masked in the log)")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, as the request says")] = None,
+    legal_basis: Annotated[
+        str | None, typer.Option(help="rights-holder | pipl-art47 | court-order | operator")
+    ] = None,
+    purge: Annotated[
+        bool, typer.Option(help="Also erase the bytes: rewrite data files, staged parts and WARC records")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only show which documents the request covers")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Take documents down: they leave the next snapshot and pulls of older tags; --purge erases their bytes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pydantic import ValidationError
+
+    from fincorpus.catalog.erasure import take_down
+    from fincorpus.takedown import TakedownRequest, pii_value_hash
+
+    chosen = [(k, v) for k, v in (("doc_id", doc_id), ("url_pattern", url_pattern), ("source", source)) if v]
+    if pii_value:
+        chosen.append(("pii_hash", "?"))
+    if len(chosen) != 1:
+        raise ValueError("give exactly one of --doc-id, --url-pattern, --source, --pii-value (see --help)")
+    missing = [
+        n
+        for n, v in (("--requester", requester), ("--reason", reason), ("--legal-basis", legal_basis))
+        if not v
+    ]
+    if missing:
+        raise ValueError(f"a takedown needs {', '.join(missing)}: who asked, why, and on which legal basis")
+    kind, value = chosen[0]
+    h = _existing_home(home)
+    if kind == "pii_hash":
+        value = pii_value_hash(_pii_value())
+    try:
+        req = TakedownRequest(
+            kind=kind, value=value, requester=requester, reason=reason, legal_basis=legal_basis, purge=purge
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    from fincorpus.sources.scrub import ScrubError
+
+    try:
+        with console.status("finding the documents the request covers ..."):
+            res = take_down(h, req, dry_run=dry_run)
+    except ScrubError as exc:
+        fail(f"purge stopped: {exc}; the takedown is logged, finish with `fincorpus takedown resume`")
+    where = ", ".join(f"{k} {v}" for k, v in res.found_in.items()) or "nowhere yet"
+    if res.entry is None:
+        console.print(
+            f"dry run: the request covers {len(res.doc_ids)} document(s) ({where}); nothing was changed"
+        )
+        for d in res.doc_ids[:20]:
+            console.print(f"  {d}", highlight=False)
+        return
+    console.print(
+        f"takedown [bold]{res.entry.request_id}[/] logged: {len(res.doc_ids)} document(s) ({where}), "
+        f"legal basis {req.legal_basis}",
+        highlight=False,
+    )
+    console.print(
+        "they leave the next snapshot (`fincorpus publish --tag TAG`, allowed with nothing staged) and every pull "
+        "of an older tag; re-crawls skip them",
+        highlight=False,
+    )
+    if res.purge is not None:
+        p = res.purge
+        snaps = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(p.snapshots.items())) or "none"
+        console.print(
+            f"purge: snapshots replaced: {snaps}; {p.data_files_rewritten} data file(s) rewritten, "
+            f"{len(p.files_removed)} file(s) removed, {len(p.staged_rewritten)} staged file(s) rewritten, "
+            f"{len(p.warc_records)} WARC record(s) erased, {p.crawl_rows_scrubbed} crawl-state row(s) cleaned",
+            highlight=False,
+        )
+        for u in p.outside_home:
+            console.print(
+                f"[yellow]outside the home:[/] {escape(u)} is a source's own input; remove it there",
+                highlight=False,
+            )
+        if res.problems:
+            fail("purge incomplete: " + "; ".join(res.problems[:3]) + "; run `fincorpus takedown resume`")
+
+
+@takedown_app.command("list")
+@user_errors
+def takedown_list(home: HomeOpt = None) -> None:
+    """The takedown log (hashes, who, when, why) and whether its hash chain holds."""
+    from fincorpus.catalog.erasure import takedown_log
+    from fincorpus.takedown import TakedownError, pending_purges
+
+    log = takedown_log(_existing_home(home))
+    entries = list(log.entries())
+    if not entries:
+        console.print(f"no takedowns logged ({log.path})")
+        return
+    t = Table("#", "at (UTC)", "request", "action", "kind", "legal basis", "documents", "purge", "requester")
+    for e in entries:
+        t.add_row(
+            str(e.seq), e.at[:19], e.request_id[:12], e.action, e.kind, e.legal_basis, str(len(e.doc_ids)),
+            "yes" if e.purge else "", escape(e.requester),
+        )  # fmt: skip
+    console.print(t)
+    try:
+        log.verify()
+        console.print(f"hash chain of {log.path}: intact ({len(entries)} entries)", highlight=False)
+    except TakedownError as exc:
+        fail(str(exc))
+    todo = pending_purges(log)
+    if todo:
+        console.print(f"[yellow]purges not finished:[/] {', '.join(todo)}; run `fincorpus takedown resume`")
+
+
+@takedown_app.command("resume")
+@user_errors
+def takedown_resume(home: HomeOpt = None) -> None:
+    """Finish purges that were interrupted or found bytes left."""
+    from fincorpus.catalog.erasure import resume_purges
+
+    done = resume_purges(_existing_home(home))
+    if not done:
+        console.print("no unfinished purge")
+    for request_id, report, problems in done:
+        state = "done" if not problems else "still incomplete: " + "; ".join(problems[:3])
+        console.print(
+            f"purge {request_id}: {state} ({len(report.warc_records)} WARC record(s), "
+            f"{report.data_files_rewritten} data file(s))",
+            highlight=False,
+        )
+
+
+gate_app = typer.Typer(help="The TC260-003 source gate: pre-assessment and post-verification reports.")
+app.add_typer(gate_app, name="gate")
+
+
+@gate_app.command("report")
+@user_errors
+def gate_report(
+    source: Annotated[str | None, typer.Argument(help="One source (default: all)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Per source: the latest screen, its rate with the 95% interval, and whether training use is blocked."""
+    from fincorpus.pipelines.gate import gate_dir, reports, training_blocks
+
+    h = _existing_home(home)
+    found = reports(h, source)
+    if not found:
+        console.print(
+            f"no gate reports{' for ' + source if source else ''} in {gate_dir(h)}", highlight=False
+        )
+        return
+    if source:
+        for r in found:
+            console.print(r.markdown(), highlight=False, markup=False)
+        return
+    t = Table("source", "stage", "decision", "flagged", "95% Wilson", "sample / documents", "at (UTC)")
+    for r in found:
+        t.add_row(
+            r.source_id, r.stage, r.decision, f"{r.rate:.2%}", f"{r.wilson[0]:.2%}-{r.wilson[1]:.2%}",
+            f"{r.sample_size} / {r.population}", r.at[:19],
+        )  # fmt: skip
+    console.print(t)
+    for s, why in training_blocks(h).items():
+        console.print(f"[red]blocked for training:[/] {escape(s)}: {escape(why)}", highlight=False)
+
+
+@gate_app.command("assess")
+@user_errors
+def gate_assess(
+    source: Annotated[list[str] | None, typer.Argument(help="Sources (default: the tag's or run's)")] = None,
+    tag: Annotated[str | None, typer.Option(help="Post-verification over this tag's documents")] = None,
+    run: Annotated[str | None, typer.Option(help="Pre-assessment over this staged run (again)")] = None,
+    classifier: Annotated[
+        str | None, typer.Option(help="A classifier as package.module:attribute (see docs/compliance.md)")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Screen sources again, e.g. with a classifier plugged in."""
+    from fincorpus.pipelines import gate
+    from fincorpus.safety import load_classifier
+
+    if (tag is None) == (run is None):
+        raise ValueError("give --tag TAG (post-verification) or --run RUN (pre-assessment)")
+    h = _existing_home(home)
+    clf = load_classifier(classifier) if classifier else None
+    if tag:
+        done = gate.post_verify(h, tag, source or None, classifier=clf)
+    else:
+        assert run is not None
+        done = [
+            r
+            for r in gate.pre_assess_run(h, run, classifier=clf, again=True)
+            if not source or r.source_id in source
+        ]
+    _print_gate(
+        [{"source_id": r.source_id, "stage": r.stage, "decision": r.decision, "rate": r.rate} for r in done]
+    )
+
+
+QA_OUT = Path("qa")
+qa_app = typer.Typer(help="Corpus QA samples (TC260-003 9.2): review sheets and the technical screen.")
+app.add_typer(qa_app, name="qa")
+
+
+def _share(value: str) -> float:
+    v = value.strip()
+    try:
+        share = float(v[:-1]) / 100 if v.endswith("%") else float(v)
+    except ValueError:
+        raise ValueError(f"--technical {value!r}: give a share such as 10% or 0.1") from None
+    if not 0 < share <= 1:
+        raise ValueError(f"--technical {value!r}: the share must be above 0 and at most 100%")
+    return share
+
+
+@qa_app.command("sample")
+@user_errors
+def qa_sample(
+    tag: Annotated[str, typer.Argument(help="Snapshot tag")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the review sheet (CSV, HTML)")
+    ] = QA_OUT,
+    manual: Annotated[
+        int | None, typer.Option(help="Documents for people to review (TC260: at least 4000)")
+    ] = None,
+    technical: Annotated[
+        str | None, typer.Option(help="Share to screen by keywords/classifier, e.g. 10%")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: random, recorded)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Draw the manual review sheet and/or run the technical screen; reports kept under HOME/qa/TAG."""
+    from fincorpus.catalog.qa import sample
+
+    h = _existing_home(home)
+    res = sample(h, tag, out, manual=manual, technical=_share(technical) if technical else None, seed=seed)
+    if res.manual is not None:
+        m = res.manual
+        console.print(
+            f"review sheet: {m.size} of {m.population} documents (seed {m.seed}) -> {m.sheet_csv} "
+            f"(read the texts in {m.sheet_html}); record it with `fincorpus qa record {m.sheet_csv}`",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if res.technical is not None:
+        r = res.technical
+        console.print(f"technical screen: {r.verdict}: {r.reason}", highlight=False)
+    console.print(f"kept in {res.kept_in}", highlight=False)
+
+
+@qa_app.command("record")
+@user_errors
+def qa_record_cmd(
+    sheet: Annotated[Path, typer.Argument(help="The filled review sheet (CSV)")],
+    tag: Annotated[
+        str | None, typer.Option(help="Tag (default: from the sample file beside the sheet)")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Read the reviewers' verdicts: pass rate with its 95% interval against 96%; kept under HOME/qa/TAG."""
+    from fincorpus.catalog.qa import record
+    from fincorpus.compliance import SheetError
+
+    try:
+        report, kept = record(_existing_home(home), sheet, tag)
+    except SheetError as exc:
+        raise ValueError(str(exc)) from None
+    console.print(f"manual QA of {report.tag}: [bold]{report.verdict}[/]: {escape(report.reason)}")
+    console.print(f"kept in {kept}", highlight=False)
+    if report.verdict == "fail":
         raise typer.Exit(1)
 
 

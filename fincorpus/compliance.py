@@ -62,8 +62,12 @@ _FAIL = {"fail", "no", "n", "0", "不合格", "不通过", "否"}
 # -- snapshot access -----------------------------------------------------------------------------------------------
 
 
-def read_snapshot(folder: str | Path, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The documents of a pulled snapshot folder (its ``data/`` Parquet files, or Parquet files in the folder)."""
+def read_snapshot(
+    folder: str | Path, columns: Sequence[str] | None = None, doc_ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """The documents of a pulled snapshot folder (its ``data/`` Parquet files, or Parquet files in the folder);
+    with ``doc_ids``, only those (a sample's texts are read, not the snapshot's)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     root = Path(folder)
@@ -73,7 +77,8 @@ def read_snapshot(folder: str | Path, columns: Sequence[str] | None = None) -> l
         raise FileNotFoundError(f"{root}: no Parquet files (expected {data}/*.parquet from `fincorpus pull`)")
     dataset = ds.dataset([str(f) for f in files], format="parquet")
     cols = [c for c in columns if c in dataset.schema.names] if columns else None
-    return dataset.to_table(columns=cols).to_pylist()
+    where = None if doc_ids is None else ds.field("doc_id").isin(pa.array(sorted(set(doc_ids)), pa.string()))
+    return dataset.to_table(columns=cols, filter=where).to_pylist()
 
 
 # -- QA samples ----------------------------------------------------------------------------------------------------
@@ -172,9 +177,10 @@ def qa_sample_manual(
     Writes ``qa-manual-<seed>.csv`` (one row a document, empty verdict/category/reviewer/note columns to fill in)
     and ``qa-manual-<seed>.html`` (the documents' text, to read) into ``out_dir``.
     """
-    docs = read_snapshot(snapshot, ["doc_id", "source_id", "licence_class", "canonical_url", "title", "text"])
-    by_id = {d["doc_id"]: d for d in docs}
-    picked = draw_sample(by_id, n, seed)
+    population = [d["doc_id"] for d in read_snapshot(snapshot, ["doc_id"])]
+    picked = draw_sample(population, n, seed)
+    cols = ["doc_id", "source_id", "licence_class", "canonical_url", "title", "text"]
+    by_id = {d["doc_id"]: d for d in read_snapshot(snapshot, cols, picked)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out / f"qa-manual-{seed}.csv", out / f"qa-manual-{seed}.html"
@@ -207,7 +213,7 @@ def qa_sample_manual(
         _sheet_html(rows, texts, f"QA sample {tag or ''} seed {seed}".strip()), encoding="utf-8"
     )
     sample = QaSample(
-        "manual", tag, seed, len(by_id), len(picked), str(csv_path), str(html_path), _now(), picked
+        "manual", tag, seed, len(set(population)), len(picked), str(csv_path), str(html_path), _now(), picked
     )
     (out / f"qa-manual-{seed}.json").write_text(
         json.dumps(asdict(sample), ensure_ascii=False, indent=2), encoding="utf-8"
@@ -334,12 +340,14 @@ def qa_technical(
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction {fraction}: give a share in (0, 1], e.g. 0.10 for 10%")
     lib = library or default_library()
-    docs = read_snapshot(snapshot, ["doc_id", "title", "text", "canonical_url"])
-    by_id = {d["doc_id"]: d for d in docs}
     import math
 
-    size = min(len(by_id), math.ceil(fraction * len(by_id)))
-    picked = draw_sample(by_id, size, seed)
+    population = sorted({d["doc_id"] for d in read_snapshot(snapshot, ["doc_id"])})
+    size = min(len(population), math.ceil(fraction * len(population)))
+    picked = draw_sample(population, size, seed)
+    by_id = {
+        d["doc_id"]: d for d in read_snapshot(snapshot, ["doc_id", "title", "text", "canonical_url"], picked)
+    }
     cats: Counter[str] = Counter()
     failed_docs: list[dict[str, Any]] = []
     for doc_id in picked:
@@ -355,7 +363,7 @@ def qa_technical(
     return _report(
         "technical",
         tag,
-        len(by_id),
+        len(population),
         size,
         size,
         size - failed,

@@ -21,7 +21,7 @@ import math
 import random
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -431,12 +431,51 @@ def assess_source(
     ``stage`` is ``pre-assessment`` (a sample of the first crawl, before the source is used) or
     ``post-verification`` (its published documents). ``n`` overrides the computed sample size.
     """
+    by_id = {d.doc_id: d for d in docs}
+    return assess_sample(
+        source_id,
+        list(by_id),
+        lambda ids: {i: by_id[i] for i in ids},
+        stage=stage,
+        seed=seed,
+        n=n,
+        margin=margin,
+        confidence=confidence,
+        threshold=threshold,
+        library=library,
+        classifier=classifier,
+        at=at,
+    )
+
+
+def assess_sample(
+    source_id: str,
+    ids: Iterable[str],
+    load: Callable[[Sequence[str]], Mapping[str, ScreenDoc]],
+    *,
+    stage: str,
+    seed: int = 0,
+    n: int | None = None,
+    margin: float = 0.02,
+    confidence: float = 0.95,
+    threshold: float = BLOCK_RATE,
+    library: KeywordLibrary | None = None,
+    classifier: Classifier | None = None,
+    at: datetime | None = None,
+) -> SourceGateReport:
+    """:func:`assess_source` over doc ids, loading only the sampled documents (``load(ids) -> {id: doc}``):
+    a source's population is counted from its ids, its texts are read for the sample alone."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}: use one of {STAGES}")
     lib = library or default_library()
-    by_id = {d.doc_id: d for d in docs}
-    size = sample_size(len(by_id), margin=margin, confidence=confidence) if n is None else min(n, len(by_id))
-    picked = draw_sample(by_id, size, seed)
+    population = sorted(set(ids))
+    size = (
+        sample_size(len(population), margin=margin, confidence=confidence)
+        if n is None
+        else min(n, len(population))
+    )
+    picked = draw_sample(population, size, seed)
+    by_id = load(picked)
     flagged: list[dict[str, Any]] = []
     by_cat: dict[str, int] = {}
     for doc_id in picked:
@@ -465,7 +504,7 @@ def assess_source(
     return SourceGateReport(
         source_id=source_id,
         stage=stage,
-        population=len(by_id),
+        population=len(population),
         sample_size=size,
         seed=seed,
         flagged=k,

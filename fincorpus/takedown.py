@@ -21,7 +21,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -159,10 +159,15 @@ class LogEntry:
     action: str  # takedown | purge-done
     prev_sha256: str
     entry_sha256: str
+    # purge-done: what the purge changed, e.g. {"snapshots": {"v1": [old id, new id]}, "warc_records": 2};
+    # absent (empty) in entries that carry nothing, so their hash is what it was before the field existed
+    replaced: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["doc_ids"] = list(self.doc_ids)
+        if not d["replaced"]:
+            del d["replaced"]
         return d
 
 
@@ -218,12 +223,13 @@ class TakedownLog:
         action: str = "takedown",
         request_id: str | None = None,
         at: datetime | None = None,
+        replaced: Mapping[str, Any] | None = None,
     ) -> LogEntry:
-        """Record a request (or, with ``action='purge-done'``, the completion of its purge) and return the entry."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        seq, prev = self._last()
+        """Record a request (or, with ``action='purge-done'``, the completion of its purge) and return the entry.
+
+        ``replaced`` holds hashes and ids only (snapshot ids old -> new, counts): never a selector or a text.
+        """
         d: dict[str, Any] = {
-            "seq": seq + 1,
             "at": (at or datetime.now(UTC)).isoformat(),
             "request_id": request_id or uuid.uuid4().hex,
             "kind": request.kind,
@@ -235,8 +241,26 @@ class TakedownLog:
             "purge": request.purge,
             "doc_ids": sorted(set(doc_ids)),
             "action": action,
-            "prev_sha256": prev,
         }
+        return self._write(d, replaced)
+
+    def append_done(self, of: LogEntry, *, replaced: Mapping[str, Any] | None = None) -> LogEntry:
+        """Record that the purge of an earlier request is complete (the request's fields, copied from its entry:
+        the original selector value is not known any more, only its hash)."""
+        d = {
+            k: v
+            for k, v in of.to_json().items()
+            if k not in ("seq", "at", "prev_sha256", "entry_sha256", "replaced")
+        }
+        d.update(at=datetime.now(UTC).isoformat(), action="purge-done")
+        return self._write(d, replaced)
+
+    def _write(self, body: dict[str, Any], replaced: Mapping[str, Any] | None) -> LogEntry:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        seq, prev = self._last()
+        d = {"seq": seq + 1, **body, "prev_sha256": prev}
+        if replaced:
+            d["replaced"] = dict(replaced)
         d["entry_sha256"] = _entry_hash(d)
         line = json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

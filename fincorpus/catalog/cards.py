@@ -16,7 +16,7 @@ Source declarations (``SourcesFile``) are optional; without them the cards say w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,24 +43,27 @@ def size_category(n: int) -> str:
     return next((label for limit, label in SIZES if n < limit), "n>1B")
 
 
-def usage_filter(use: str) -> list[list[list[Any]]]:
+def usage_filter(use: str, training_blocked: Sequence[str] = ()) -> list[list[list[Any]]]:
     """The ``datasets`` Parquet ``filters`` (DNF) selecting documents whose ``usage`` lists ``use``.
 
     Mirrors :func:`fincorpus.licensing.derive_usage`: the licence class allows the use, and for train and
-    commercial use no opt-out flag is set (a null flag is not an opt-out).
+    commercial use no opt-out flag is set (a null flag is not an opt-out); for train, the source is not one the
+    TC260 source gate blocked (``training_blocked``, from the pull's filters).
     """
     classes = sorted(c.name for c in LICENCE_CLASSES.values() if use in c.usage)
     conj: list[list[Any]] = [["licence_class", "in", classes]]
     if use in ("train", "commercial"):
         conj += [[flag, "not in", [True]] for flag in OPTOUT_FLAGS]
+    if use == "train" and training_blocked:
+        conj.append(["source_id", "not in", sorted(training_blocked)])
     return [conj]
 
 
-def check_usage_filters(data: Batches) -> dict[str, str | None]:
+def check_usage_filters(data: Batches, training_blocked: Sequence[str] = ()) -> dict[str, str | None]:
     """For each use: None when its filter selects exactly the rows whose ``usage`` lists it, else the reason."""
-    cols = ("usage", "licence_class", *OPTOUT_FLAGS)
+    cols = ("usage", "licence_class", "source_id", *OPTOUT_FLAGS)
     bad: dict[str, str | None] = dict.fromkeys(USES)
-    exprs = {u: pq.filters_to_expression(usage_filter(u)) for u in USES}
+    exprs = {u: pq.filters_to_expression(usage_filter(u, training_blocked)) for u in USES}
     for batch in iter_batches(data, cols):
         missing = [c for c in cols if c not in batch.schema.names]
         if missing:
@@ -325,6 +328,11 @@ def data_product_md(p: dict[str, Any]) -> str:
 # -- Hugging Face card ----------------------------------------------------------------------------------------------
 
 
+def _blocked(inp: CardInputs) -> list[str]:
+    """Sources the TC260 gate blocked for training, as the pull recorded them in its filters."""
+    return list(inp.filters.get("training_blocked_sources") or [])
+
+
 def card_header(inp: CardInputs, filter_problems: Mapping[str, str | None]) -> dict[str, Any]:
     configs: list[dict[str, Any]] = [
         {
@@ -339,7 +347,7 @@ def card_header(inp: CardInputs, filter_problems: Mapping[str, str | None]) -> d
                 {
                     "config_name": u,
                     "data_files": [{"split": "train", "path": "data/*.parquet"}],
-                    "filters": usage_filter(u),
+                    "filters": usage_filter(u, _blocked(inp)),
                 }
             )
     return {
@@ -431,7 +439,7 @@ class CardFiles:
 
 def write_cards(folder: Path, inp: CardInputs, data: Batches | None = None) -> CardFiles:
     """Write README.md, the 语料来源清单 and the 数据产品说明书 (Markdown and JSON) into ``folder``."""
-    problems = check_usage_filters(data if data is not None else folder)
+    problems = check_usage_filters(data if data is not None else folder, _blocked(inp))
     inv = sources_inventory(inp)
     product = data_product(inp, inv)
     files = CardFiles(

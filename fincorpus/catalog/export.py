@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In
 
 from fincorpus.catalog.manifest import MANIFEST, MANIFEST_FORMAT, UNLISTED
+from fincorpus.catalog.pull_compliance import PullCompliance
 from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo
 from fincorpus.licensing import (
     CONTRACT_CLASS,
@@ -284,6 +285,9 @@ def pull(
     overwrite: bool = False,
     publisher: str | None = None,
     create_key: bool = True,
+    include_taken_down: bool = False,
+    destination: str | None = None,
+    negative_list: Path | None = None,
 ) -> PullResult:
     """Write the snapshot, its cards, report, Croissant file and PROV record, and the signed manifest.
 
@@ -295,6 +299,13 @@ def pull(
 
     filters = Filters(usage, tuple(licences or ()), tuple(sources or ()), min_finance_score)
     filters.check()
+    guard = PullCompliance.for_pull(  # compliance hook: takedowns, source gate, cross-border
+        home,
+        usage=usage,
+        include_taken_down=include_taken_down,
+        destination=destination,
+        negative_list=negative_list,
+    )
     catalog = CorpusCatalog(home, create=False)
     info = catalog.tag(tag)  # raises CatalogError on an unknown tag before anything is written
     remote = str(out).startswith(("s3://", "s3a://"))
@@ -311,12 +322,16 @@ def pull(
     signer = signer_for_home(home, create_key=create_key)
     (tmp / "data").mkdir(parents=True)
     try:
-        files, rows, by_licence, by_source = _write_parts(tmp, stream_documents(catalog, tag, filters))
+        files, rows, by_licence, by_source = _write_parts(
+            tmp,
+            guard.stream(stream_documents(catalog, tag, filters)),  # compliance hook
+        )
+        guard.write(tmp)  # compliance hook: compliance.json, listed in the signed manifest
         publication = finish_snapshot_folder(
             tmp,
             tag=tag,
             snapshot_id=info.snapshot_id,
-            filters=filters.to_json(),
+            filters={**filters.to_json(), **guard.filters()},  # compliance hook
             signer=signer,
             removed=catalog.batches(tag, status="removed", columns=REMOVED_COLUMNS),
             previous=_previous(catalog, info),
@@ -337,10 +352,12 @@ def pull(
     where = target.uri if target is not None else str(out)
     if target is not None:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+    guard.after_pull(home, tag, where)  # compliance hook: --include-taken-down is logged (local or s3 --out)
     stats = {
         "by_licence": dict(by_licence),
         "by_source": dict(by_source),
         "publication": [line.replace(str(tmp), where) for line in publication.summary()],
+        "compliance": guard.summary(),  # compliance hook
     }
     return PullResult(
         Path(where) if target is None else where, rows, [f["name"] for f in files], manifest, stats

@@ -94,6 +94,13 @@ def _props(snap: Snapshot | None) -> dict[str, str]:
     return dict(snap.summary.additional_properties)
 
 
+def _committed_at(snap: Snapshot | None, props: dict[str, str]) -> datetime:
+    # takedown hook: a snapshot a purge replaced keeps its tag's original commit time (catalog/erasure.py)
+    if "fincorpus.committed_at" in props:
+        return datetime.fromisoformat(props["fincorpus.committed_at"])
+    return datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC) if snap else datetime.now(UTC)
+
+
 class CorpusCatalog:
     def __init__(self, home: Path, *, create: bool = True) -> None:
         self.home = home
@@ -159,7 +166,7 @@ class CorpusCatalog:
                     ref.snapshot_id,
                     int(props.get(PROP_KEPT, 0)),
                     int(props.get(PROP_REMOVED, 0)),
-                    datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC) if snap else datetime.now(UTC),
+                    _committed_at(snap, props),
                     tuple(r for r in props.get(PROP_RUNS, "").split(",") if r),
                 )
             )

@@ -39,6 +39,7 @@ from urllib.parse import urljoin
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fincorpus.catalog import erasure
 from fincorpus.cleaning import sitetemplate
 from fincorpus.cleaning.boilerplate import notices_in_html
 from fincorpus.cleaning.decode import MojibakeError, decode_bytes, ensure_clean
@@ -412,6 +413,11 @@ def process_capture(
     """
     source = sources.get(capture.source_id)
     native = capture.item.native_id if capture.item else None
+    hold = erasure.processing_hold(home, capture, _doc_id(source, capture, native))  # takedown hook
+    if hold is not None:  # a taken-down document: a tombstone, its bytes never read
+        return erasure.takedown_row(
+            home, _error_record(capture, sources, run_id, "takedown", ""), capture, hold
+        )
     licence_class, legal_basis = source.licence_for(capture.final_url)
     raw = read_raw(home, capture.raw_ref)
     if hashlib.sha256(raw.body).hexdigest() != capture.raw_sha256:
@@ -548,7 +554,9 @@ def process_capture(
     )
     if not decision.keep:
         row.update(status="removed", removed_stage=decision.step, removed_reason=decision.reason)
-    return row
+    # takedown hook: a PII erasure request covers documents crawled after it too
+    hold = erasure.pii_hold(home, capture, row)
+    return row if hold is None else erasure.takedown_row(home, row, capture, hold)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fincorpus import faults, locks
+from fincorpus.catalog import erasure
 from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo, check_tag_name
 from fincorpus.dedup.index import DedupIndex, IndexedDocs
 from fincorpus.dedup.near import Facts, NearConfig, prepare
@@ -158,7 +159,8 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
             if done and not runs:
                 return PublishResult(tags[tag], done, 0, 0, recovered, already_done=True)
             raise CatalogError(f"tag {tag!r} already exists; choose a new tag or pass --force to move it")
-        if not runs:
+        held = erasure.publish_exclusions(home, catalog)  # takedown hook: covered documents become tombstones
+        if not runs and not held:
             if not allow_empty:
                 raise CatalogError(
                     "nothing staged to publish; run `fincorpus ingest` first "
@@ -167,9 +169,11 @@ def publish(home: Path, tag: str, force: bool = False, allow_empty: bool = False
             info = catalog.tag_current(tag, force=force)
             return PublishResult(info, [], 0, 0, recovered)
         ids, counts, plan = _newest(home, runs)
-        info = catalog.publish(tag, _parts(home, plan), ids, runs, counts, force=force)
+        parts, ids, counts = held.wrap(home, plan, ids, counts, _parts(home, plan))  # takedown hook
+        info = catalog.publish(tag, parts, ids, runs, counts, force=force)
         faults.point("publish.after-commit")
         _finish(home, catalog, runs, {r: tag for r in runs})
+        erasure.after_publish(home)  # takedown hook: covered documents leave the dedup index
         return PublishResult(info, runs, counts.get("kept", 0), counts.get("removed", 0), recovered)
 
 

@@ -150,6 +150,11 @@ class RecordPass:
 
     def _decide(self, c: Candidate, known: dict[str, KnownPage]) -> BatchRow | _New | None:
         """Unchanged, skipped or failed (a row), new (stored later, with the batch), or None: the limit."""
+        from fincorpus.catalog.erasure import crawl_blocked  # takedown hook
+
+        native = c.item.native_id if c.item else None
+        if (hold := crawl_blocked(self.archive.home, self.source.id, c.url, c.via, native)) is not None:
+            return self._row(c, "skipped-takedown", f"covered by takedown {hold.request_id}; not stored")
         body = c.body
         if body is None:
             assert c.load is not None

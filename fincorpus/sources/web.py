@@ -494,6 +494,10 @@ class WebCrawler:
     def _permitted(self, url: str, out: _Outcome) -> tuple[bool, str, str]:
         if not self.source.allowed_url(url):
             return False, "skipped-pattern", "outside the source's allow/deny patterns"
+        from fincorpus.catalog.erasure import crawl_blocked  # takedown hook
+
+        if (hold := crawl_blocked(self.home, self.source.id, url)) is not None:
+            return False, "skipped-takedown", f"covered by takedown {hold.request_id}; not fetched"
         if not self.source.allow_private_network:
             refused = refuse_url_host(urlsplit(url).hostname or "")
             if refused:
