@@ -7,7 +7,6 @@ declarations) are optional everywhere, and every consumer says in its output whe
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -16,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -77,18 +77,6 @@ def iter_batches(src: Batches, columns: Iterable[str]) -> Iterator[pa.RecordBatc
         yield b.select([c for c in cols if c in b.schema.names])
 
 
-def histogram(values: Iterable[float | None], lo: float, hi: float, bins: int) -> tuple[list[int], int]:
-    """Counts in ``bins`` equal bins over [lo, hi] (the last bin includes hi) and the number of nulls."""
-    counts, missing = [0] * bins, 0
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            missing += 1
-            continue
-        i = int((min(max(v, lo), hi) - lo) / (hi - lo) * bins)
-        counts[min(i, bins - 1)] += 1
-    return counts, missing
-
-
 @dataclass
 class Hist:
     lo: float
@@ -97,11 +85,20 @@ class Hist:
     missing: int = 0
     log10: bool = False  # bins are over log10(value)
 
-    def add(self, values: Iterable[float | None]) -> None:
-        vals = [None if v is None else (math.log10(max(v, 1)) if self.log10 else v) for v in values]
-        c, m = histogram(vals, self.lo, self.hi, len(self.counts))
-        self.counts = [a + b for a, b in zip(self.counts, c, strict=True)]
-        self.missing += m
+    def add_array(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """``add`` over an Arrow column, in numpy (the same bins: float64 arithmetic either way)."""
+        v = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        nan = np.isnan(v)
+        self.missing += int(nan.sum())
+        v = v[~nan]
+        if self.log10:
+            v = np.log10(np.maximum(v, 1))
+        bins = len(self.counts)
+        i = ((np.minimum(np.maximum(v, self.lo), self.hi) - self.lo) / (self.hi - self.lo) * bins).astype(
+            np.int64
+        )
+        add = np.bincount(np.minimum(i, bins - 1), minlength=bins)
+        self.counts = [a + int(b) for a, b in zip(self.counts, add, strict=True)]
 
 
 def _hists() -> dict[str, Hist]:
@@ -206,57 +203,142 @@ class SnapshotStats:
         return self.sources.setdefault(sid, SourceStats())
 
 
-def _add_row(st: SnapshotStats, r: dict[str, Any]) -> None:
-    sid = r.get("source_id") or "?"
-    s = st.source(sid)
-    s.documents += 1
-    lic = r.get("licence_class") or "?"
-    s.licences[lic] += 1
-    st.licences[lic] += 1
-    if r.get("legal_basis"):
-        s.legal_bases[r["legal_basis"]] += 1
-    for u in r.get("usage") or []:
-        s.usage[u] += 1
-        st.usage[u] += 1
-    s.fetched.add(r.get("fetched_at"))
-    s.published.add(r.get("published_at"))
-    st.fetched.add(r.get("fetched_at"))
-    st.published.add(r.get("published_at"))
-    access = r.get("access") or {}
-    robots = access.get("robots_sha256")
-    s.robots_unreachable += robots == "-"
-    s.robots_checked += bool(robots) and robots != "-"
-    s.ai_disallowed += bool(access.get("ai_disallowed"))
-    for flag in ("tdm_reserved", "noai", "ai_reserved"):
-        setattr(s, flag, getattr(s, flag) + bool(r.get(flag)))
-    if r.get("optout_reason"):
-        s.opted_out += 1
-        st.optout_reasons[r["optout_reason"]] += 1
-    pii = r.get("pii") or {}
-    if any(pii.get(k) for k in PII_KINDS):
-        s.pii_documents += 1
-    for k in PII_KINDS:
-        if pii.get(k):
-            st.pii_found[k] += int(pii[k])
-            st.pii_documents[k] += 1
-    if pii.get("max_class"):
-        st.pii_max_class[pii["max_class"]] += 1
-    s.chars += int((r.get("quality") or {}).get("length_chars") or 0)
-    st.languages[r.get("lang") or "und"] += 1
-    st.doc_types[r.get("doc_type") or "?"] += 1
-    if r.get("dedup_cluster"):
-        st.clusters[r["dedup_cluster"]] += 1
-    ext = f"{r.get('extractor') or '?'} {r.get('extractor_version') or ''}".strip()
-    st.extractors[ext] += 1
-    if r.get("config_sha256"):
-        st.configs.add(r["config_sha256"])
-    run = st.runs.setdefault(r.get("run_id") or "?", RunStats())
-    run.documents += 1
-    run.fetched.add(r.get("fetched_at"))
-    run.sources.add(sid)
-    if r.get("config_sha256"):
-        run.configs.add(r["config_sha256"])
-    run.extractors[ext] += 1
+def _col(t: pa.Table, name: str, type_: pa.DataType) -> pa.ChunkedArray:
+    """A column of the batch, or nulls of ``type_`` when an older schema lacks it."""
+    return t.column(name) if name in t.column_names else pa.chunked_array([pa.nulls(t.num_rows, type_)])
+
+
+def _field(t: pa.Table, struct: str, member: str, type_: pa.DataType) -> pa.ChunkedArray:
+    if struct not in t.column_names or t.schema.field(struct).type.get_field_index(member) < 0:
+        return pa.chunked_array([pa.nulls(t.num_rows, type_)])
+    return pc.struct_field(t.column(struct), member)
+
+
+def _or(values: pa.ChunkedArray, default: str) -> pa.ChunkedArray:
+    """``value or default`` of the row code: null and empty strings become ``default``."""
+    return pc.if_else(pc.fill_null(pc.not_equal(values, ""), False), values, default)
+
+
+def _truthy(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``bool(value)`` per row for strings, numbers, booleans and lists (null is False)."""
+    t = values.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pc.greater(pc.fill_null(pc.list_value_length(values), 0), 0)
+    if pa.types.is_boolean(t):
+        return pc.fill_null(values, False)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.fill_null(pc.not_equal(values, ""), False)
+    return pc.fill_null(pc.not_equal(values, 0), False)
+
+
+def _groups(t: pa.Table, keys: list[str], aggs: list[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    """Group rows in order of first appearance (single-threaded group_by keeps it), so every Counter and dict
+    is filled in the order a row-by-row pass would fill it."""
+    return t.group_by(keys, use_threads=False).aggregate([*aggs, (keys[0], "count")]).to_pylist()
+
+
+def _count_into(counter: Counter[Any], values: pa.ChunkedArray, mask: pa.ChunkedArray | None = None) -> None:
+    t = pa.table({"k": values})
+    if mask is not None:
+        t = t.filter(mask)
+    for g in _groups(t, ["k"]):
+        counter[g["k"]] += g["k_count"]
+
+
+def _span(span: Span, lo: datetime | None, hi: datetime | None) -> None:
+    span.add(lo)
+    span.add(hi)
+
+
+def _add_batch(st: SnapshotStats, batch: pa.RecordBatch) -> None:
+    """Every counter of one batch through Arrow group-bys (a Python loop over rows was 2/3 of a 100k pull)."""
+    t = pa.Table.from_batches([batch])
+    ts = pa.timestamp("us", tz="UTC")
+    sid = _or(_col(t, "source_id", pa.string()), "?")
+    lic = _or(_col(t, "licence_class", pa.string()), "?")
+    basis = _col(t, "legal_basis", pa.string())
+    fetched, published = _col(t, "fetched_at", ts), _col(t, "published_at", ts)
+    robots = _field(t, "access", "robots_sha256", pa.string())
+    optout = _col(t, "optout_reason", pa.string())
+    pii = {k: pc.fill_null(_field(t, "pii", k, pa.int32()), 0) for k in PII_KINDS}
+    any_pii = pc.fill_null(pc.greater(pc.max_element_wise(*pii.values()), 0), False)
+    ext_name = _or(_col(t, "extractor", pa.string()), "?")
+    ext_ver = pc.fill_null(_col(t, "extractor_version", pa.string()), "")
+    ext = pc.utf8_trim_whitespace(pc.binary_join_element_wise(ext_name, ext_ver, " "))
+    config = _col(t, "config_sha256", pa.string())
+    run = _or(_col(t, "run_id", pa.string()), "?")
+    rows = pa.table(
+        {
+            "sid": sid,
+            "lic": lic,
+            "fetched": fetched,
+            "published": published,
+            "robots_unreachable": pc.fill_null(pc.equal(robots, "-"), False).cast(pa.int64()),
+            "robots_checked": pc.and_(_truthy(robots), pc.fill_null(pc.not_equal(robots, "-"), False)).cast(
+                pa.int64()
+            ),
+            "ai_disallowed": _truthy(_field(t, "access", "ai_disallowed", pa.list_(pa.string()))).cast(
+                pa.int64()
+            ),
+            **{
+                f: _truthy(_col(t, f, pa.bool_())).cast(pa.int64())
+                for f in ("tdm_reserved", "noai", "ai_reserved")
+            },
+            "opted_out": _truthy(optout).cast(pa.int64()),
+            "pii_documents": any_pii.cast(pa.int64()),
+            "chars": pc.fill_null(_field(t, "quality", "length_chars", pa.int64()), 0).cast(pa.int64()),
+        }
+    )
+    sums = ("robots_unreachable", "robots_checked", "ai_disallowed", "tdm_reserved", "noai", "ai_reserved")
+    sums += ("opted_out", "pii_documents", "chars")
+    aggs = [(c, "sum") for c in sums] + [(c, agg) for c in ("fetched", "published") for agg in ("min", "max")]
+    for g in _groups(rows, ["sid"], aggs):
+        s = st.source(g["sid"])
+        s.documents += g["sid_count"]
+        for c in sums:
+            setattr(s, c, getattr(s, c) + int(g[f"{c}_sum"] or 0))
+        _span(s.fetched, g["fetched_min"], g["fetched_max"])
+        _span(s.published, g["published_min"], g["published_max"])
+    for g in _groups(pa.table({"sid": sid, "lic": lic}), ["sid", "lic"]):
+        st.sources[g["sid"]].licences[g["lic"]] += g["sid_count"]
+    _count_into(st.licences, lic)
+    for g in _groups(pa.table({"sid": sid, "basis": basis}).filter(_truthy(basis)), ["sid", "basis"]):
+        st.sources[g["sid"]].legal_bases[g["basis"]] += g["sid_count"]
+    usage = _col(t, "usage", pa.list_(pa.string()))
+    flat = pc.list_flatten(usage)
+    if len(flat):
+        owners = pc.take(sid, pc.list_parent_indices(usage))
+        for g in _groups(pa.table({"sid": owners, "u": flat}), ["sid", "u"]):
+            st.sources[g["sid"]].usage[g["u"]] += g["sid_count"]
+        _count_into(st.usage, flat)
+    for span, values in ((st.fetched, fetched), (st.published, published)):
+        mm = pc.min_max(values)
+        _span(span, mm["min"].as_py(), mm["max"].as_py())
+    _count_into(st.optout_reasons, optout, _truthy(optout))
+    for k, v in pii.items():
+        found = int(pc.sum(v).as_py() or 0)
+        if found:
+            st.pii_found[k] += found
+            st.pii_documents[k] += int(pc.sum(pc.greater(v, 0).cast(pa.int64())).as_py() or 0)
+    max_class = _field(t, "pii", "max_class", pa.string())
+    _count_into(st.pii_max_class, max_class, _truthy(max_class))
+    _count_into(st.languages, _or(_col(t, "lang", pa.string()), "und"))
+    _count_into(st.doc_types, _or(_col(t, "doc_type", pa.string()), "?"))
+    cluster = _col(t, "dedup_cluster", pa.string())
+    _count_into(st.clusters, cluster, _truthy(cluster))
+    _count_into(st.extractors, ext)
+    st.configs.update(pc.unique(config.filter(_truthy(config))).to_pylist())
+    by_run = pa.table({"run": run, "fetched": fetched})
+    for g in _groups(by_run, ["run"], [("fetched", "min"), ("fetched", "max")]):
+        r = st.runs.setdefault(g["run"], RunStats())
+        r.documents += g["run_count"]
+        _span(r.fetched, g["fetched_min"], g["fetched_max"])
+    for g in _groups(pa.table({"run": run, "sid": sid}), ["run", "sid"]):
+        st.runs[g["run"]].sources.add(g["sid"])
+    for g in _groups(pa.table({"run": run, "c": config}).filter(_truthy(config)), ["run", "c"]):
+        st.runs[g["run"]].configs.add(g["c"])
+    for g in _groups(pa.table({"run": run, "e": ext}), ["run", "e"]):
+        st.runs[g["run"]].extractors[g["e"]] += g["run_count"]
 
 
 def collect(
@@ -276,11 +358,10 @@ def collect(
         names = batch.schema.names
         for name, h in st.hists.items():
             if name in names:
-                h.add(batch.column(name).to_pylist())
+                h.add_array(batch.column(name))
             elif "quality" in names:
-                h.add(pc.struct_field(batch.column("quality"), name).to_pylist())
-        for r in batch.to_pylist():
-            _add_row(st, r)
+                h.add_array(pc.struct_field(batch.column("quality"), name))
+        _add_batch(st, batch)
     if removed is not None:
         st.removed = _collect_removed(removed, st)
     if previous is not None:

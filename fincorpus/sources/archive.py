@@ -304,9 +304,23 @@ def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
     if spooled.is_file():  # written on this machine, not uploaded yet
         return open(spooled, "rb")
     store = Storage(storage_uri(home))
-    if not store.is_file(relpath):
+    if not _remote_segment_exists(store, relpath):
         raise RawRefError(f"raw_ref {relpath!r}: WARC file {store.location(relpath)} is missing")
     return store.open_input(relpath)
+
+
+_SEEN_REMOTE: set[tuple[str, str]] = set()
+
+
+def _remote_segment_exists(store: Storage, relpath: str) -> bool:
+    """One HEAD per uploaded segment and process, not one per document (uploaded segments never change)."""
+    key = (store.uri, relpath)
+    if key in _SEEN_REMOTE:
+        return True
+    if store.is_file(relpath):
+        _SEEN_REMOTE.add(key)
+        return True
+    return False
 
 
 def read_raw(home: Path, raw_ref: str) -> RawRecord:
