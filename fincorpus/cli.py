@@ -295,7 +295,7 @@ def ingest(
     for w in sf.warnings():
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     _stop_on_interrupt()
-    with prefect_api(h):
+    with prefect_api(h, warm=_flows):
         summary = _flows().ingest_flow(str(sources), source_ids or None, str(h), proxy)
     _stopped(summary)
     _print_ingest(summary)
@@ -348,7 +348,7 @@ def reprocess(
     sf = load_sources(sources)
     for sid in source_ids or []:
         sf.get(sid)
-    with prefect_api(h):
+    with prefect_api(h, warm=_flows):
         summary = _flows().reprocess_flow(str(sources), source_ids or None, str(h))
     _print_ingest(summary)
 
@@ -387,7 +387,7 @@ def publish(
         raise CatalogError(
             "nothing staged to publish; run `fincorpus ingest` first (or pass --allow-empty to tag the current state)"
         )
-    with prefect_api(h):
+    with prefect_api(h, warm=_flows):
         res = _flows().publish_flow(tag, str(h), force, allow_empty)
     if res["recovered"]:
         console.print(f"finished the interrupted publish of run(s) {', '.join(res['recovered'])}")
@@ -785,7 +785,7 @@ def demo(
     h = _home(home)
     started = time.monotonic()
     sources_file = Path(__file__).resolve().parent / "demo" / "sources.yaml"
-    with prefect_api(h):
+    with prefect_api(h, warm=_flows):
         flows = _flows()
         with FixtureServer(sites, 0, h / "fixture-requests.jsonl") as server:
             console.print(f"fixture server for {sites} on {server.proxy_url}")

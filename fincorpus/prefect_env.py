@@ -6,7 +6,7 @@ Only defaults are set: an operator who points PREFECT_API_URL at a real server, 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,14 +60,21 @@ def _drain_prefect_clients(timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def prefect_api(home: Path, timeout: float | None = None) -> Iterator[str | None]:
+def prefect_api(
+    home: Path, timeout: float | None = None, warm: Callable[[], object] | None = None
+) -> Iterator[str | None]:
     """A Prefect API for this command: the operator's (PREFECT_API_URL) if set, else a private server.
+
+    ``warm`` runs while the private server starts (importing the flows takes as long as the server's start-up,
+    and prefect may be imported then: PREFECT_API_URL is already set).
 
     Prefect's own ephemeral server is a subprocess that survives its parent when the parent is killed; this one is
     started with PR_SET_PDEATHSIG, so no API server outlives a killed command, and every worker process of the
     command talks to this one server instead of starting its own. Must run before ``prefect`` is imported.
     """
     if os.environ.get("PREFECT_API_URL"):
+        if warm is not None:
+            warm()
         yield os.environ["PREFECT_API_URL"]
         return
     import socket
@@ -120,6 +127,9 @@ def prefect_api(home: Path, timeout: float | None = None) -> Iterator[str | None
         timeout or float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
     )
     try:
+        os.environ["PREFECT_API_URL"] = url  # before prefect is imported (by warm, or later)
+        if warm is not None:
+            warm()
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -136,7 +146,6 @@ def prefect_api(home: Path, timeout: float | None = None) -> Iterator[str | None
                     f"the Prefect API server did not answer within the start-up timeout; see {log.name}"
                 )
             time.sleep(0.2)
-        os.environ["PREFECT_API_URL"] = url
         yield url
     finally:
         _drain_prefect_clients()

@@ -713,3 +713,13 @@ def test_regression_long_runs_of_spaces_do_not_make_the_patterns_backtrack() -> 
     assert restored.text.split("\n")[-1] == "特此公告。"
     html = f"<html><head><title>标题{run}网站</title></head><body><p>({run}特此公告。{run}</p></body></html>"
     assert "特此公告" in extract_html(html, URL).text
+
+
+def test_regression_a_page_edge_line_with_a_huge_number() -> None:
+    """bench/fuzz input 15:83242: a page-edge line holding one 4,618-digit number made running_line_scores raise
+    (int() refuses strings over 4,300 digits); a page number has at most 4 digits."""
+    from fincorpus.cleaning.pdf import running_line_scores
+
+    pages = [["年度报告", "9" * 5000, "正文第一行"] for _ in range(4)]
+    scores = running_line_scores(pages)
+    assert scores and all(s.pages == 4 for s in scores.values())

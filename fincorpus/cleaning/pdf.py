@@ -235,7 +235,9 @@ def running_line_scores(pages_lines: Sequence[Sequence[str]]) -> dict[str, EdgeS
             seen.add(key)
             exact[key][exact_key(lines[i])] += 1
             numbers = _NUMBER.findall(unicodedata.normalize("NFKC", lines[i]))
-            if len(numbers) == 1 and numbers[0].isdigit():
+            # a page number has at most 4 digits, like the page forms above (a 4,618-digit "number" made int()
+            # raise past Python's digit limit: found by bench/fuzz)
+            if len(numbers) == 1 and numbers[0].isdigit() and len(numbers[0]) <= 4:
                 offsets[key][int(numbers[0]) - p] += 1
     scores = {}
     for key, variants in exact.items():
