@@ -297,7 +297,24 @@ def main() -> None:
     ap.add_argument("--skip-prefect-overhead", action="store_true")
     ap.add_argument("--skip-batches", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "store.json")
+    ap.add_argument(
+        "--pull-only",
+        type=Path,
+        default=None,
+        metavar="HOME",
+        help="only the pull-vs-raw comparison, on a home a full run left (tag inc5); to bench/results/store_pull.json",
+    )
     args = ap.parse_args()
+    if args.pull_only is not None:
+        work = Path(tempfile.mkdtemp(prefix="fincorpus-store-pull-"))
+        try:
+            res = {"provenance": provenance(), "pull": pull_vs_raw(args.pull_only, work)}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        out = REPO / "bench" / "results" / "store_pull.json"
+        out.write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(json.dumps(res["pull"], indent=1))
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="fincorpus-store-"))
     pool = sentences(args.data)
     results: dict = {
