@@ -411,10 +411,10 @@ def _previous(catalog: CorpusCatalog, info: TagInfo) -> tuple[str, Iterator[pa.R
 
 def _sources_of(home: Path, info: TagInfo) -> Any:
     """The sources file the tag's newest run was ingested with, when it is still where it was."""
-    from fincorpus.pipelines.ingest import staging
     from fincorpus.sources.registry import SourcesError, load_sources
+    from fincorpus.storage import area
 
-    store = staging(home)
+    store = area(home, "staging")  # not pipelines.ingest.staging: importing the pipeline costs seconds
     for run_id in reversed(info.runs):
         if store.is_file(f"{run_id}/run.json"):
             path = store.read_json(f"{run_id}/run.json").get("sources_path")
