@@ -723,3 +723,23 @@ def test_regression_a_page_edge_line_with_a_huge_number() -> None:
     pages = [["年度报告", "9" * 5000, "正文第一行"] for _ in range(4)]
     scores = running_line_scores(pages)
     assert scores and all(s.pages == 4 for s in scores.values())
+
+
+@pytest.mark.timeout(60)  # a hang guard, not a speed test: fixed it takes milliseconds, unfixed minutes
+def test_regression_a_long_run_of_digits_in_pdf_text() -> None:
+    """bench/fuzz input 16:46040: a long run of digits made the table-line pattern retry the run from every digit
+    (quadratic: 1.2 s for 5,900 digits); a run of 60,000 now takes milliseconds and gives the same answers."""
+    from fincorpus.cleaning import pdf as pdfmod
+
+    line = "1" * 60_000
+    assert pdfmod._TWO_NUMBERS.search(line) is None
+    assert pdfmod._TWO_NUMBERS.search(line + "  -3") is not None
+    for s, want in (
+        ("营业收入 1,234.5  -3.2%", True),
+        ("x.5 3", True),
+        ("12%,  x", False),
+        ("第1章 总则", False),
+    ):
+        assert (pdfmod._TWO_NUMBERS.search(s) is not None) is want, s
+    pages = pdfmod.clean_pages(["年度报告\n" + line + "\n正文"], None)
+    assert pages.page_count == 1
