@@ -104,8 +104,9 @@ def test_fallback_when_the_main_result_is_implausibly_short(
     normal = extract_html(page, "http://cwced.test/a.html")
     assert normal.path.split(";")[0] == "trafilatura"
 
-    def starved(tree, url, *, favor_recall, metadata_only=False):  # type: ignore[no-untyped-def]
-        doc = real(tree, url, favor_recall=favor_recall, metadata_only=metadata_only)
+    def starved(tree, url, *, favor_recall, **kw):  # type: ignore[no-untyped-def]
+        doc = real(tree, url, favor_recall=favor_recall, **kw)
+        metadata_only = kw.get("metadata_only", False)
         return (
             doc
             if metadata_only or favor_recall
@@ -118,7 +119,7 @@ def test_fallback_when_the_main_result_is_implausibly_short(
     assert len(ex.text) > 0.8 * len(normal.text)
     assert extract_html(page, "http://cwced.test/a.html", fallback=False).text == "短"
 
-    def empty(tree, url, *, favor_recall, metadata_only=False):  # type: ignore[no-untyped-def]
+    def empty(tree, url, *, favor_recall, **kw):  # type: ignore[no-untyped-def]
         return None
 
     monkeypatch.setattr(extract, "_trafilatura", empty)

@@ -55,3 +55,64 @@ def test_article_page_without_any_main_text_fails_with_a_reason() -> None:
         assert "no main text" in str(exc)
     else:
         assert ex.text.strip()
+
+
+def test_rows_opened_inside_a_cell_are_moved_out_as_an_html5_parser_would() -> None:
+    """A broken table page (fuzz input 15:170: an unknown tag left open every few rows) made libxml2 nest each
+    row inside the previous row's cell, 70 deep; trafilatura then spent over a second on it. The rows must come
+    out flat, each row's cells on one line, and the repair be recorded."""
+    from fincorpus.cleaning.extract import _parse
+
+    rows = "".join(
+        f"<tr><td>第{i}行</td><td>营业收入{i * 37}万元，同比增长{i % 9}个百分点。"
+        + ("<trr>" if i % 28 == 0 else "</td></tr>")
+        for i in range(2000)
+    )
+    page = f"<html><body><p>2024年度主要财务数据如下表所示。</p><table>{rows}</table></body></html>"
+    tree, note = _parse(page)
+    depth = max(len(list(el.iterancestors())) for el in tree.iter())
+    assert depth < 10, depth
+    assert note is not None and "table rows opened inside a cell moved" in note
+    ex = extract_html(page, "http://example.test/t.html")
+    assert "第56行 | 营业收入2072万元，同比增长2个百分点。" in ex.text
+    assert all(f"营业收入{i * 37}万元" in ex.text for i in range(2000))
+    assert "table rows opened inside a cell moved" in ex.path
+
+
+def test_well_formed_nested_tables_are_not_moved() -> None:
+    from fincorpus.cleaning.extract import _parse
+
+    page = (
+        "<html><body><table><tr><td>外层"
+        "<table><tr><td>内层甲</td><td>1</td></tr><tr><td>内层乙</td><td>2</td></tr></table>"
+        "</td></tr></table></body></html>"
+    )
+    tree, note = _parse(page)
+    assert note is None
+    assert len(tree.xpath("//table//table//tr")) == 2
+
+
+def test_flattened_rows_keep_their_document_order() -> None:
+    from fincorpus.cleaning.extract import ROW_NESTING_LIMIT, _parse
+
+    # every row leaves an unknown tag open in its last cell, so libxml2 nests the next row inside it
+    n = ROW_NESTING_LIMIT * 3
+    body = "".join(f"<tr><td>行{i}</td><td>值{i}<x>" for i in range(n))
+    tree, note = _parse(f"<html><body><table>{body}</table></body></html>")
+    assert note is not None
+    order = [tr[0].text_content() for tr in tree.iter("tr")]
+    assert order == [f"行{i}" for i in range(n)]
+    assert max(len(list(tr.iterancestors("tr"))) for tr in tree.iter("tr")) == 0
+
+
+def test_a_few_rows_inside_a_cell_stay_where_the_page_put_them() -> None:
+    """A real page (CWCED, wenxuecity.com) keeps its article's rows directly in a <div> inside a cell; moving
+    them out of that block lost the article."""
+    from fincorpus.cleaning.extract import _parse
+
+    rows = "".join(f"<tr><td>段落{i}</td></tr>" for i in range(4))
+    tree, note = _parse(
+        f"<html><body><table><tr><td><div id='c'>{rows}</div></td></tr></table></body></html>"
+    )
+    assert note is None
+    assert len(tree.xpath("//div[@id='c']//tr")) == 4
