@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -303,24 +304,81 @@ def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
     spooled = spool_path(home, relpath)
     if spooled.is_file():  # written on this machine, not uploaded yet
         return open(spooled, "rb")
-    store = Storage(storage_uri(home))
-    if not _remote_segment_exists(store, relpath):
-        raise RawRefError(f"raw_ref {relpath!r}: WARC file {store.location(relpath)} is missing")
-    return store.open_input(relpath)
+    return _RemoteSegment.get(Storage(storage_uri(home)), relpath).reader()
 
 
-_SEEN_REMOTE: set[tuple[str, str]] = set()
+REMOTE_WINDOW = 4 << 20  # bytes fetched per ranged GET of a remote segment
+REMOTE_SEGMENTS = 4  # remote segments a process keeps open (one window each)
 
 
-def _remote_segment_exists(store: Storage, relpath: str) -> bool:
-    """One HEAD per uploaded segment and process, not one per document (uploaded segments never change)."""
-    key = (store.uri, relpath)
-    if key in _SEEN_REMOTE:
+class _RemoteSegment:
+    """One uploaded WARC segment read through a window: a ranged GET fetches REMOTE_WINDOW bytes, and the
+    records inside it are served from memory. A shard reads its records in about the order they were written,
+    so 1,000 documents of 1.5 KB cost one GET instead of a HEAD and a GET each (on moto's S3 server those round
+    trips were 80 % of a distributed shard's time). Uploaded segments never change, so the HEAD that opens one
+    is made once per process. Memory: REMOTE_SEGMENTS windows per process.
+    """
+
+    _open: ClassVar[dict[tuple[str, str], _RemoteSegment]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, store: Storage, relpath: str) -> None:
+        self.file = store.open_input(relpath)
+        self.size = self.file.size()
+        self.start, self.data = 0, b""
+        self.lock = threading.Lock()
+
+    @classmethod
+    def get(cls, store: Storage, relpath: str) -> _RemoteSegment:
+        key = (store.uri, relpath)
+        with cls._lock:
+            seg = cls._open.pop(key, None)
+            if seg is None:
+                if not store.is_file(relpath):
+                    raise RawRefError(f"raw_ref {relpath!r}: WARC file {store.location(relpath)} is missing")
+                seg = cls(store, relpath)
+            cls._open[key] = seg  # most recently used last
+            while len(cls._open) > REMOTE_SEGMENTS:  # its file closes when the last reader lets go of it
+                del cls._open[next(iter(cls._open))]
+            return seg
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        with self.lock:
+            if not self.start <= pos < self.start + len(self.data):
+                want = min(max(REMOTE_WINDOW, n), self.size - pos)
+                self.start, self.data = pos, self.file.read_at(want, pos) if want > 0 else b""
+            data, start = self.data, self.start
+        return data[pos - start : pos - start + n]
+
+    def reader(self) -> io.BufferedReader:
+        return io.BufferedReader(_SegmentView(self), buffer_size=64 << 10)
+
+
+class _SegmentView(io.RawIOBase):
+    """A seekable file over a remote segment's window (one per read_raw call; the window is shared)."""
+
+    def __init__(self, seg: _RemoteSegment) -> None:
+        self.seg, self.pos = seg, 0
+
+    def readable(self) -> bool:
         return True
-    if store.is_file(relpath):
-        _SEEN_REMOTE.add(key)
+
+    def seekable(self) -> bool:
         return True
-    return False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.seg.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def,override]
+        data = self.seg.read_at(self.pos, len(b))
+        b[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
 
 def read_raw(home: Path, raw_ref: str) -> RawRecord:
