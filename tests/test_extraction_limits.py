@@ -116,3 +116,21 @@ def test_a_few_rows_inside_a_cell_stay_where_the_page_put_them() -> None:
     )
     assert note is None
     assert len(tree.xpath("//div[@id='c']//tr")) == 4
+
+
+def test_empty_paragraphs_from_stray_end_tags_are_dropped_without_losing_text() -> None:
+    """libxml2 turns each stray </p> into an empty paragraph: 5,000 <p> then 5,000 </p> (fuzz input 17:3211)
+    made 9,500 elements, a second of trafilatura's time. They go before extraction; every character stays."""
+    from fincorpus.cleaning.extract import _parse, drop_empty_blocks
+
+    text = "第一季度本行净利润同比增长百分之八。"
+    page = f"<html><body>{'<p>' * 5000}{text}{'</p>' * 5000}<div><span> </span></div>尾注</body></html>"
+    tree, _ = _parse(page)
+    assert len(list(tree.iter())) < 10
+    assert text in tree.text_content() and "尾注" in tree.text_content()
+    assert text in extract_html(page, "http://example.test/p.html").text
+    kept = _parse(f"<html><body>{'<p></p>' * 1500}甲<p></p>乙<div>丙</div></body></html>")[0]
+    assert drop_empty_blocks(kept) == 0  # _parse already dropped the 1,500 empty ones
+    assert [p.tail for p in kept.iter("p")] == ["甲", "乙"]  # an empty paragraph before a text separates it
+    few = _parse("<html><body><p></p><div></div>正文</body></html>")[0]
+    assert len(list(few.iter("p", "div"))) == 2  # below EMPTY_BLOCKS_LIMIT a page is left as it is
