@@ -9,7 +9,7 @@ Reported per configuration: wall time of ingest and publish, docs/s, and the per
 run.json (crawl, processing shards, dedup, finalising); from those a projection for N machines (in the results file
 and docs/deploy.md): which stage limits and where the shared services saturate.
 
-Run: .venv/bin/python bench/distributed.py [--n 100000] [--out bench/results/distributed.json]
+Run: .venv/bin/python bench/distributed.py [--n 100000] [--workers 2,1] [--out bench/results/distributed.json]
 """
 
 from __future__ import annotations
@@ -66,7 +66,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "distributed.json")
+    ap.add_argument(
+        "--workers",
+        default="2,1",
+        help="Dask worker counts to run after the embedded build, in this order (the file is rewritten after each)",
+    )
     args = ap.parse_args()
+    worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
     work = Path(tempfile.mkdtemp(prefix="fincorpus-dist-"))
     pool = sentences(args.data)
     data = work / "data"
@@ -92,9 +98,30 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     time.sleep(0.5)
+
+    def save(label: str, cfg: dict) -> None:
+        cfg["docs_per_s"] = round(args.n / cfg["seconds"], 1)
+        results["configs"][label] = cfg
+        c = results["configs"]
+        ratios = {}
+        for n_workers in worker_counts:
+            d = c.get(f"dask-{n_workers}-workers")
+            if d and "embedded" in c:
+                ratios[f"dask_{n_workers}_vs_embedded"] = round(
+                    d["docs_per_s"] / c["embedded"]["docs_per_s"], 3
+                )
+        if "dask-2-workers" in c and "dask-1-workers" in c:
+            ratios["dask_2_vs_dask_1"] = round(
+                c["dask-2-workers"]["docs_per_s"] / c["dask-1-workers"]["docs_per_s"], 3
+            )
+        results["ratios"] = ratios
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")  # a later config may not finish
+        print(json.dumps({label: cfg}, indent=1), flush=True)
+
     try:
-        results["configs"]["embedded"] = _build(work, "embedded", data, {**base, "FINCORPUS_WORKERS": "2"})
-        for n_workers in (1, 2):
+        save("embedded", _build(work, "embedded", data, {**base, "FINCORPUS_WORKERS": "2"}))
+        for n_workers in worker_counts:
             env = {
                 **base,
                 **s3.env,
@@ -103,21 +130,11 @@ def main() -> None:
                 "FINCORPUS_NEAR_INDEX": f"redis://127.0.0.1:{redis_port}/{n_workers}",
                 "FINCORPUS_DASK_ADDRESS": f"local:{n_workers}",
             }
-            results["configs"][f"dask-{n_workers}-workers"] = _build(work, f"dask{n_workers}", data, env)
-            print(json.dumps(results["configs"][f"dask-{n_workers}-workers"], indent=1), flush=True)
-        for cfg in results["configs"].values():
-            cfg["docs_per_s"] = round(args.n / cfg["seconds"], 1)
-        e, d1, d2 = (results["configs"][k] for k in ("embedded", "dask-1-workers", "dask-2-workers"))
-        results["ratios"] = {
-            "dask_2_vs_embedded": round(d2["docs_per_s"] / e["docs_per_s"], 3),
-            "dask_2_vs_dask_1": round(d2["docs_per_s"] / d1["docs_per_s"], 3),
-        }
+            save(f"dask-{n_workers}-workers", _build(work, f"dask{n_workers}", data, env))
     finally:
         redis.terminate()
         s3.stop()
         pg.stop()
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results.get("ratios"), indent=1))
 
