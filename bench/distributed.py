@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,7 @@ def main() -> None:
         help="Dask worker counts to run after the embedded build, in this order (the file is rewritten after each)",
     )
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its services
     worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
     work = Path(tempfile.mkdtemp(prefix="fincorpus-dist-"))
     pool = sentences(args.data)

@@ -55,9 +55,12 @@ def _worker(
     slow_inputs = done = 0
     last_flush = time.monotonic()
     first = start + ((wid - start) % workers)
+    parent = os.getppid()
     for i in range(first, n, workers):
         if progress[-1]:  # the run's time budget is spent: stop after the input in hand
             break
+        if os.getppid() != parent:  # the run was killed: a daemon worker outlives a SIGTERMed parent otherwise
+            return
         progress[wid * 2] = i
         progress[wid * 2 + 1] = time.monotonic()
         inp = generate(seed, i, args["pdf_every"])
