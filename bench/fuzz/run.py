@@ -36,6 +36,7 @@ sys.path[:0] = [str(REPO)]
 
 RESULTS = REPO / "bench" / "results"
 STATUSES = ("ok", "crash", "invalid", "slow")
+SMALL_INPUT = 1_000_000  # bytes: the size up to which the per-input time limit applies as it is
 
 
 def _worker(
@@ -59,7 +60,9 @@ def _worker(
     for i in range(first, n, workers):
         if progress[-1]:  # the run's time budget is spent: stop after the input in hand
             break
-        if os.getppid() != parent:  # the run was killed: a daemon worker outlives a SIGTERMed parent otherwise
+        if (
+            os.getppid() != parent
+        ):  # the run was killed: a daemon worker outlives a SIGTERMed parent otherwise
             return
         progress[wid * 2] = i
         progress[wid * 2 + 1] = time.monotonic()
@@ -287,10 +290,20 @@ def retime(slow: list[dict[str, Any]], args: dict[str, Any], most: int = 100) ->
             }
         )
     confirmed = [x for x in out if x["retimed_s"] > args["limit"]]
+    for x in confirmed:
+        x["seconds_per_mb"] = round(x["retimed_s"] / max(x["size"], 1) * 1e6, 3)
+    small = [x for x in confirmed if x["size"] <= SMALL_INPUT]
     return {
         "slow_calls": len(slow),
         "retimed": len(out),
         "confirmed_over_limit": len(confirmed),
+        # the size split (libFuzzer's -max_len with -timeout): an input of at most 1 MB over the limit is a hang;
+        # a larger one is reported with its seconds per MB, so linear cost is told from a blow-up
+        "confirmed_up_to_1_mb": len(small),
+        "confirmed_over_1_mb": len(confirmed) - len(small),
+        "largest_seconds_per_mb_over_1_mb": max(
+            (x["seconds_per_mb"] for x in confirmed if x["size"] > SMALL_INPUT), default=0.0
+        ),
         "confirmed": confirmed[:50],
         "largest_retimed_s": max((x["retimed_s"] for x in out), default=0.0),
     }
