@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,7 +142,15 @@ def run(cmd: list[str], env: dict[str, str]) -> dict:
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    out, _ = proc.communicate()
+    try:
+        out, _ = proc.communicate()
+    except BaseException:  # the benchmark is stopped: stop the command too (Ctrl-C path: it saves its state)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
     stop.set()
     th.join()
     wall = time.perf_counter() - t0

@@ -64,3 +64,41 @@ def test_a_text_over_the_limit_is_removed_with_its_length(tmp_path: Path, home: 
     rows = pq.read_table(st.staging(home).path(ref.part)).to_pylist()
     assert [r["removed_stage"] for r in rows] == ["error"] * 3
     assert all("exceeds the limit of 100" in r["removed_reason"] for r in rows)
+
+
+def test_a_shard_reads_in_archive_order_and_writes_in_url_order(
+    tmp_path: Path, home: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """URL order ("…/1", "…/10", "…/2") is not the order the crawl wrote the WARC records in; reading in URL order
+    made every document a jump through the segment (on S3, a ranged GET of a whole window each)."""
+    import json
+
+    rows = tmp_path / "rows.jsonl"
+    body = "本公司董事会审议通过了年度报告，现将有关事项公告如下。" * 6
+    rows.write_text(
+        "".join(
+            json.dumps({"id": str(i), "text": f"第{i}号公告：{body}"}, ensure_ascii=False) + "\n"
+            for i in range(12)
+        ),
+        encoding="utf-8",
+    )
+    src = tmp_path / "sources.yaml"
+    src.write_text(
+        "sources:\n  - {id: local, name: rows, kind: dataset, dataset: {path: rows.jsonl, text: text, id: id}, "
+        "licence: unknown, legal_basis: test, doc_type: announcement}\n",
+        encoding="utf-8",
+    )
+    res = st.crawl_source(load_sources(src), "local", home)
+    read: list[int] = []
+    real = st.read_raw
+
+    def spy(h, ref):  # type: ignore[no-untyped-def]
+        read.append(int(ref.rpartition("#")[2]))
+        return real(h, ref)
+
+    monkeypatch.setattr(st, "read_raw", spy)
+    run_id, _ = st.open_run(home, res.pass_ids)
+    ref = st.process_shard(str(src), None, home, run_id, st.plan_pass_shards(home, res.pass_ids)[0])
+    urls = [r["url"] for r in pq.read_table(st.staging(home).path(ref.part)).to_pylist()]
+    assert len(read) == 12 and read == sorted(read)
+    assert urls == sorted(urls) and urls != sorted(urls, key=lambda u: int(u.rsplit("/", 1)[1]))
