@@ -75,13 +75,31 @@ def test_records_across_window_edges_and_out_of_order(
 ) -> None:
     records = _write(remote_home, 120)
     gets = _count_gets(monkeypatch)
-    monkeypatch.setattr(archive, "REMOTE_WINDOW", 5000)  # a window is then one buffer read (64 KB): a few records
+    monkeypatch.setattr(
+        archive, "REMOTE_WINDOW", 5000
+    )  # a window is then one buffer read (64 KB): a few records
     order = list(range(len(records)))
     random.Random(3).shuffle(order)
     for i in order:
         ref, body = records[i]
         assert read_raw(remote_home, ref).body == body
     assert len(gets) > len(records) // 2  # out of order, windows are fetched again and again
+
+
+def test_two_shards_read_at_once_keep_their_own_windows(
+    remote_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two threads of a Dask worker read two shards of one segment at once: with a single window they took
+    turns replacing it, one GET per document."""
+    records = _write(remote_home, 300)
+    gets = _count_gets(monkeypatch)
+    monkeypatch.setattr(archive, "REMOTE_WINDOW", 100_000)
+    half = len(records) // 2
+    for a, b in zip(records[:half], records[half:], strict=True):  # interleaved, each half in order
+        assert read_raw(remote_home, a[0]).body == a[1]
+        assert read_raw(remote_home, b[0]).body == b[1]
+    size = archive.Storage(archive.storage_uri(remote_home)).size("raw/r1/s-001.warc.gz")
+    assert len(gets) <= size // 100_000 + 4, (len(gets), size)
 
 
 def test_a_missing_remote_segment_is_one_clear_error(remote_home: Path) -> None:
