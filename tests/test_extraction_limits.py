@@ -134,3 +134,23 @@ def test_empty_paragraphs_from_stray_end_tags_are_dropped_without_losing_text() 
     assert [p.tail for p in kept.iter("p")] == ["甲", "乙"]  # an empty paragraph before a text separates it
     few = _parse("<html><body><p></p><div></div>正文</body></html>")[0]
     assert len(list(few.iter("p", "div"))) == 2  # below EMPTY_BLOCKS_LIMIT a page is left as it is
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<?xml version='1.0' encoding='gbk'?>",
+        "<?xml version='1.0' encoding='gbk'?><![CDATA[<body>",
+        "<?xml version='1.0' encoding='gbk'?><!--<body>",
+    ],
+)
+def test_an_encoding_declaration_and_nothing_parseable_is_a_clear_extraction_error(page: str) -> None:
+    """Fuzz input 17:114642: the string with an encoding declaration was re-parsed as bytes, and that parse's
+    "Document is empty" escaped as an lxml ParserError instead of the documented ExtractionError."""
+    from fincorpus.cleaning.extract import _parse_once
+
+    _parse_once(page)  # no exception; trafilatura's loader decides
+    try:
+        extract_html(page, "http://example.test/x.html")
+    except ExtractionError as exc:
+        assert str(exc)

@@ -294,10 +294,13 @@ def _parse_once(html: str) -> tuple[lxml.html.HtmlElement | None, bool]:
     fixed = repair_faulty_html(html, html[:50].lower())
     tree: lxml.html.HtmlElement | None
     try:
-        tree = lxml.html.fromstring(fixed, parser=parser)
-    except ValueError:  # a string with an encoding declaration: lxml wants bytes
-        tree = lxml.html.fromstring(fixed.encode("utf-8", "surrogatepass"), parser=parser)
-    except lxml.etree.ParserError:
+        try:
+            tree = lxml.html.fromstring(fixed, parser=parser)
+        except ValueError:  # a string with an encoding declaration: lxml wants bytes
+            tree = lxml.html.fromstring(fixed.encode("utf-8", "surrogatepass"), parser=parser)
+    except (
+        lxml.etree.ParserError
+    ):  # from either call (fuzz 17:114642: a declaration and then nothing parseable)
         tree = None
     too_deep = any("Excessive depth" in e.message for e in parser.error_log)
     if tree is not None and tree.getparent() is not None:
