@@ -309,9 +309,8 @@ def _open_segment(home: Path, relpath: str):  # type: ignore[no-untyped-def]
 
 REMOTE_WINDOW = 4 << 20  # bytes fetched per ranged GET of a remote segment
 REMOTE_SEGMENTS = 4  # remote segments a process keeps open
-REMOTE_WINDOWS = (
-    4  # windows kept per segment: a Dask worker runs two shards at once, each reading its own part
-)
+# windows kept per segment: a Dask worker runs two shards at once, each reading its own part
+REMOTE_WINDOWS = 4
 
 
 class _RemoteSegment:
