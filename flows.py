@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,67 @@ def gate_task(home: str, run_id: str | None = None, tag: str | None = None) -> l
     ]
 
 
+RESUBMITS = 2
+
+
+def _settled(fut: Any, again: Callable[[], Any], what: str) -> Any:
+    """The result of a task future. A Dask worker lost mid-run (killed, out of memory) makes Dask run its tasks
+    again, and prefect-dask can then hand back a state that never finishes (PENDING "NotReady" when a re-run
+    dependency was not seen complete, or RUNNING): ``result()`` would raise ``UnfinishedRun``. Such a task is
+    submitted again as a new task run, up to RESUBMITS times; every task here is idempotent (a shard keeps the part
+    it already wrote, a crawl resumes). A task that really failed raises its own error at once."""
+    for attempt in range(RESUBMITS + 1):
+        fut.wait()
+        state = fut.state
+        if state.is_final() or attempt == RESUBMITS:
+            return fut.result()
+        get_run_logger().warning(
+            "%s was left %s (%s), as after a lost worker: submitting it again (%d of %d)",
+            what,
+            state.name,
+            state.message or "no message",
+            attempt + 1,
+            RESUBMITS,
+        )
+        fut = again()
+    raise AssertionError("unreachable")
+
+
+def _settle_shards(
+    sources_path: str,
+    proxy: str | None,
+    home_s: str,
+    run_id: str,
+    tpls: list[tuple[Any, Callable[[], Any], str]],
+    parts: list[tuple[Any, dict]],
+) -> list[dict]:
+    """The part references of a run's processing shards. The site templates are settled first, so a shard
+    submitted again needs no dependency on a template task that a lost worker took with it."""
+    for fut, again, sid in tpls:
+        _settled(fut, again, f"site-templates {sid}")
+
+    def resubmit(spec: dict) -> Callable[[], Any]:
+        return lambda: process_task.submit(sources_path, proxy, home_s, run_id, spec)
+
+    return [
+        _settled(fut, resubmit(spec), f"process-shard {spec.get('key')}:{spec.get('position')}")
+        for fut, spec in parts
+    ]
+
+
 def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: list[str]) -> dict[str, Any]:
     """Dedup, finalise and stage the run (inside the flow, on its task runner)."""
-    dedup = dedup_task.submit(home_s, run_id, parts).result()
-    finals = [f.result() for f in [finalise_task.submit(home_s, run_id, p, dedup) for p in parts]]
+    dedup = _settled(
+        dedup_task.submit(home_s, run_id, parts), lambda: dedup_task.submit(home_s, run_id, parts), "dedup"
+    )
+
+    def finalise(p: dict) -> Any:
+        return finalise_task.submit(home_s, run_id, p, dedup)
+
+    finals = [
+        _settled(f, lambda p=p: finalise(p), f"finalise-part {p.get('name', '?')}")
+        for f, p in [(finalise(p), p) for p in parts]
+    ]
     staged = stages.stage_run(
         Path(home_s),
         run_id,
@@ -180,7 +238,8 @@ def ingest_flow(
             raise ValueError(f"source {sid!r} is disabled: {sources.get(sid).disabled_reason}")
     crawl_outcomes: dict[str, dict[str, int]] = {}
     pass_ids: list[str] = []
-    parts: list[Any] = []
+    parts: list[tuple[Any, dict]] = []  # (future, shard spec)
+    tpls: list[tuple[Any, Callable[[], Any], str]] = []  # (future, how to submit it again, source id)
     run_id: str | None = None
     stopped: list[str] = []
     local_crawls = crawl_runner(len(ids))
@@ -193,8 +252,12 @@ def ingest_flow(
             else crawl_task.submit(sources_path, proxy, sid, home_s)
             for sid in ids
         ]
+        again = {
+            fut.task_run_id: (lambda sid=sid: crawl_task.submit(sources_path, proxy, sid, home_s))
+            for fut, sid in zip(crawls, ids, strict=True)
+        }
         for fut in as_completed(crawls):
-            res = fut.result()
+            res = fut.result() if local_crawls is not None else _settled(fut, again[fut.task_run_id], "crawl")
             if res.get("stopped"):
                 stopped.append(res["stopped"])
                 continue
@@ -210,22 +273,22 @@ def ingest_flow(
             if run_id is None:
                 run_id, _ = stages.open_run(home_p, res["pass_ids"])
             stages.note_passes(home_p, run_id, res["pass_ids"])
-            tpl = templates_task.submit(
-                sources_path, proxy, home_s, run_id, res["source_id"], res["pass_ids"]
-            )
+            tpl_args = (sources_path, proxy, home_s, run_id, res["source_id"], res["pass_ids"])
+            tpl = templates_task.submit(*tpl_args)
+            tpls.append((tpl, lambda a=tpl_args: templates_task.submit(*a), res["source_id"]))
             for shard in stages.plan_pass_shards(home_p, res["pass_ids"], workers=workers()):
-                parts.append(
-                    process_task.submit(sources_path, proxy, home_s, run_id, shard.to_json(), wait_for=[tpl])
-                )
+                spec = shard.to_json()
+                fut = process_task.submit(sources_path, proxy, home_s, run_id, spec, wait_for=[tpl])
+                parts.append((fut, spec))
     if (
         stopped
     ):  # every reader was asked to stop: the shards already running finish and are kept for the resume
-        for p in parts:
+        for p, _spec in parts:
             p.wait()
         return {"stopped": stopped, "run_id": run_id}
     if run_id is None:
         run_id, _ = stages.open_run(home_p, [])
-    part_refs = [p.result() for p in parts]
+    part_refs = _settle_shards(sources_path, proxy, home_s, run_id, tpls, parts)
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "crawl": crawl_outcomes}
     summary = _finish(home_s, run_id, part_refs, meta, sorted(set(pass_ids)))
     summary["crawl"] = crawl_outcomes
@@ -247,11 +310,21 @@ def reprocess_flow(
     counts: dict[str, dict[str, int]] = {}
     for sh in shards:
         counts.setdefault(sh.key, {"stored": 0})
-    tpls = [templates_task.submit(sources_path, None, home_s, run_id, sid, []) for sid in counts]
-    futures = [
-        process_task.submit(sources_path, None, home_s, run_id, s.to_json(), wait_for=tpls) for s in shards
+    tpls = [
+        (templates_task.submit(*a), lambda a=a: templates_task.submit(*a), sid)
+        for sid in counts
+        for a in [(sources_path, None, home_s, run_id, sid, [])]
     ]
-    parts = [f.result() for f in futures]
+    futures = [
+        (
+            process_task.submit(
+                sources_path, None, home_s, run_id, s.to_json(), wait_for=[t for t, _, _ in tpls]
+            ),
+            s.to_json(),
+        )
+        for s in shards
+    ]
+    parts = _settle_shards(sources_path, None, home_s, run_id, tpls, futures)
     for p, sh in zip(parts, shards, strict=True):
         counts[sh.key]["stored"] += p["rows"]
     meta = {"sources_path": str(Path(sources_path).resolve()), "source_ids": ids, "reprocess": True}
