@@ -86,3 +86,37 @@ def test_real_list_pages_are_dropped_and_articles_kept(data_dir: Path) -> None:
 
 
 ARTICLE_KEEP_SHARE = 0.85
+
+
+def test_repetition_of_a_text_over_the_sample_size_is_measured_on_windows_and_agrees_with_the_whole() -> None:
+    """Over REPETITION_SAMPLE_CHARS the repetition signals see evenly spaced windows; on invented long texts
+    (a repeated block, unique characters, a spam tail) they agree with the exact figure over the whole text."""
+    import numpy as np
+
+    from fincorpus.cleaning import quality
+
+    rng = np.random.default_rng(7)
+    unique = "".join(chr(c) for c in rng.integers(0x4E00, 0x9FFF, 1_600_000))  # almost no repeated 10-grams
+    block = unique[:4_000]
+    cases = {
+        "repeated block": block * 400,  # 1.6M characters, every 10-gram after the first block repeats
+        "unique": unique,
+        "half spam": unique[:800_000] + "点击领取红包" * 133_334,
+    }
+    for name, text in cases.items():
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        assert len(codes) > quality.REPETITION_SAMPLE_CHARS
+        sample = quality.repetition_sample(codes)
+        assert len(sample) == quality.REPETITION_SAMPLE_CHARS
+        assert (sample[:10] == codes[:10]).all() and (sample[-10:] == codes[-10:]).all()  # both ends are in
+        exact, got = quality._repetition(codes), compute_quality(text)
+        for key in (
+            "top_2gram_char_frac",
+            "top_4gram_char_frac",
+            "dup_5gram_char_frac",
+            "dup_10gram_char_frac",
+        ):
+            assert abs(got[key] - exact[key]) <= 0.03, (name, key, got[key], exact[key])
+    short = block * 10  # under the sample size: the whole text, as before
+    codes = np.frombuffer(short.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    assert quality.repetition_sample(codes) is codes

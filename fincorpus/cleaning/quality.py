@@ -6,7 +6,11 @@ whatever the decision, so thresholds can be changed and re-run over a snapshot w
 Repetition signals follow Gopher (Rae et al. 2021) with characters in place of words: the share of characters
 covered by the most frequent character 2/3/4-gram, and the share of characters inside repeated occurrences of
 character 5-grams and 10-grams (first occurrences not counted). They are computed with numpy over 64-bit
-rolling hashes of the code points: ~40 µs a page where Python Counters over slices took ~600 µs.
+rolling hashes of the code points: ~40 µs a page where Python Counters over slices took ~600 µs. A text over
+``REPETITION_SAMPLE_CHARS`` visible characters is measured on ``REPETITION_WINDOWS`` evenly spaced windows that
+together hold that many (repeats between windows still count): the sorts cost ~0.3 s per million characters, and
+a 5-million-character text (the pipeline's limit) would otherwise spend seconds here. The other signals always
+see the whole text.
 
 Digit share is recorded and never used to drop anything: annual reports and announcements are rightly full of
 figures. Thresholds differ per document type (official document, announcement, news, research report, forum
@@ -46,7 +50,6 @@ class QualityScores(TypedDict):
 
 
 _SYMBOL = regex.compile(r"\p{S}|[■□▪▫◆◇○●★☆※→←↑↓►▶◀▲▼|]")
-_SPACE = re.compile(r"\s+")
 # A line "ends" when its last character closes a sentence or a clause, Chinese or ASCII, quotes included.
 END_PUNCT = frozenset("。！？；：…」』”’）》】.!?;:)\"'")
 NAV_LINE_MAX_CHARS = 20
@@ -58,6 +61,19 @@ def is_nav_line(line: str) -> bool:
 
 
 _PRIME = np.uint64(1_000_003)
+REPETITION_SAMPLE_CHARS = 1_000_000
+REPETITION_WINDOWS = 8
+
+
+def repetition_sample(codes: np.ndarray) -> np.ndarray:
+    """The code points the repetition signals are computed on: all of them, or for a text over
+    REPETITION_SAMPLE_CHARS, REPETITION_WINDOWS evenly spaced windows (first and last included) holding that many."""
+    total = len(codes)
+    if total <= REPETITION_SAMPLE_CHARS:
+        return codes
+    width = REPETITION_SAMPLE_CHARS // REPETITION_WINDOWS
+    starts = np.linspace(0, total - width, REPETITION_WINDOWS).astype(np.int64)
+    return np.concatenate([codes[s : s + width] for s in starts])
 
 
 def _share(part: int, whole: int) -> float:
@@ -125,7 +141,8 @@ _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0
 
 
 def compute_quality(text: str) -> QualityScores:
-    chars = _SPACE.sub("", text)
+    # str.split() and re's \s agree on every code point (checked over all of Unicode); split is ~10x faster
+    chars = "".join(text.split())
     visible = len(chars)
     # surrogatepass: a lone surrogate (normalize_text replaces them, a caller may not have) is a code point here
     codes = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
@@ -147,7 +164,7 @@ def compute_quality(text: str) -> QualityScores:
         "dup_para_char_frac": dup_para_chars,
         "punct_end_share": _share(ended, len(lines)),
         "nav_line_share": _share(nav, len(lines)),
-        **_repetition(codes),  # type: ignore[typeddict-item]
+        **_repetition(repetition_sample(codes)),  # type: ignore[typeddict-item]
     }
     return scores
 
