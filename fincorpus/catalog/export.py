@@ -15,7 +15,6 @@ Where the files go is guarded, because a pull writes into folders people own:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In
 
 from fincorpus.catalog.manifest import MANIFEST, MANIFEST_FORMAT, UNLISTED
 from fincorpus.catalog.pull_compliance import PullCompliance
+from fincorpus.catalog.stats import Collector
 from fincorpus.catalog.store import CatalogError, CorpusCatalog, TagInfo
 from fincorpus.licensing import (
     CONTRACT_CLASS,
@@ -118,14 +118,6 @@ class PullResult:
     files: list[str]
     manifest: dict
     stats: dict = field(default_factory=dict)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def filter_rows(
@@ -322,10 +314,14 @@ def pull(
     signer = signer_for_home(home, create_key=create_key)
     (tmp / "data").mkdir(parents=True)
     try:
+        collector = Collector()  # the card and report statistics, gathered as the parts are written
         files, rows, by_licence, by_source = _write_parts(
             tmp,
             guard.stream(stream_documents(catalog, tag, filters)),  # compliance hook
+            collector,
         )
+        removed = catalog.batches(tag, status="removed", columns=REMOVED_COLUMNS)
+        previous = _previous(catalog, info)
         guard.write(tmp)  # compliance hook: compliance.json, listed in the signed manifest
         publication = finish_snapshot_folder(
             tmp,
@@ -333,11 +329,12 @@ def pull(
             snapshot_id=info.snapshot_id,
             filters={**filters.to_json(), **guard.filters()},  # compliance hook
             signer=signer,
-            removed=catalog.batches(tag, status="removed", columns=REMOVED_COLUMNS),
-            previous=_previous(catalog, info),
+            removed=removed,
+            previous=previous,
             sources=_sources_of(home, info),
             publisher=publisher or os.environ.get("FINCORPUS_PUBLISHER"),
             published_at=info.committed_at,
+            stats=collector.finish(removed=removed, previous=previous),
         )
         manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
         if target is not None:
@@ -426,15 +423,22 @@ def _sources_of(home: Path, info: TagInfo) -> Any:
     return None
 
 
-def _write_parts(tmp: Path, batches: Iterator[pa.RecordBatch]) -> tuple[list[dict], int, Counter, Counter]:
+def _counts(column: pa.Array) -> Counter[str]:
+    return Counter({v["values"]: v["counts"] for v in pc.value_counts(column).to_pylist()})
+
+
+def _write_parts(
+    tmp: Path, batches: Iterator[pa.RecordBatch], collector: Collector
+) -> tuple[list[dict], int, Counter, Counter]:
     written: list[Path] = []
     writer: pq.ParquetWriter | None = None
     in_file = rows = 0
     by_licence: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
     for batch in batches:
-        by_licence.update(batch.column(batch.schema.get_field_index("licence_class")).to_pylist())
-        by_source.update(batch.column(batch.schema.get_field_index("source_id")).to_pylist())
+        collector.add(batch)
+        by_licence.update(_counts(batch.column("licence_class")))
+        by_source.update(_counts(batch.column("source_id")))
         start = 0
         while start < batch.num_rows:
             if writer is None:
@@ -461,14 +465,8 @@ def _write_parts(tmp: Path, batches: Iterator[pa.RecordBatch]) -> tuple[list[dic
     for i, p in enumerate(written):
         final = p.with_name(f"train-{i:05d}-of-{n:05d}.parquet")
         os.replace(p, final)
-        files.append(
-            {
-                "name": final.relative_to(tmp).as_posix(),
-                "rows": pq.ParquetFile(final).metadata.num_rows,
-                "bytes": final.stat().st_size,
-                "sha256": _sha256(final),
-            }
-        )
+        # rows, bytes and digests of these files are the signed manifest's (written last, from the files on disk)
+        files.append({"name": final.relative_to(tmp).as_posix()})
     return files, rows, by_licence, by_source
 
 

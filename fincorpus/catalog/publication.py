@@ -19,7 +19,7 @@ from fincorpus.catalog.croissant import write_croissant
 from fincorpus.catalog.manifest import SignedManifest, describe_file, write_signed_manifest
 from fincorpus.catalog.prov import snapshot_prov, write_prov
 from fincorpus.catalog.report import write_report
-from fincorpus.catalog.stats import Batches, collect, data_files
+from fincorpus.catalog.stats import Batches, SnapshotStats, collect, data_files
 from fincorpus.signing import Signer, fingerprint
 
 
@@ -63,6 +63,7 @@ def finish_snapshot_folder(
     sources: Any | None = None,
     publisher: str | None = None,
     published_at: datetime | None = None,
+    stats: SnapshotStats | None = None,
 ) -> Publication:
     """Write README.md, the Chinese cards, report.html, croissant.json, prov.json/.ttl, then sign the manifest.
 
@@ -70,9 +71,12 @@ def finish_snapshot_folder(
     tag's removed records (columns removed_stage, removed_reason, source_id, duplicate_relation,
     dedup_cluster); ``previous``, (tag, doc_id + text_sha256 of the previous tag); ``sources``, the
     ``SourcesFile`` the snapshot was crawled with; ``publisher``, who offers the data (数据提供方) and operates
-    the crawler; ``published_at``, the catalog commit time of the snapshot.
+    the crawler; ``published_at``, the catalog commit time of the snapshot. ``stats``: the statistics of ``data/`` when the writer gathered them
+    as it wrote (a :class:`~fincorpus.catalog.stats.Collector` finished with the same ``removed`` and
+    ``previous``); otherwise they are collected here by reading the folder back.
     """
-    stats = collect(folder, removed=removed, previous=previous)
+    if stats is None:
+        stats = collect(folder, removed=removed, previous=previous)
     missing = tuple(
         name
         for name, value in (

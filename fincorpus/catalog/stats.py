@@ -352,8 +352,25 @@ def collect(
     ``removed``: removed records (columns removed_stage, removed_reason, source_id, duplicate_relation,
     dedup_cluster). ``previous``: (tag, doc_id + text_sha256 of the previous tag) for the diff.
     """
-    st = SnapshotStats()
-    for batch in iter_batches(data, DOC_COLUMNS):
+    c = Collector()
+    for batch in iter_batches(data, (*DOC_COLUMNS, "text_sha256")):
+        c.add(batch)
+    return c.finish(removed=removed, previous=previous)
+
+
+class Collector:
+    """:func:`collect` one batch at a time, so a writer can gather the statistics of what it writes as it writes
+    it (``fincorpus pull``) instead of reading its files back. Holds the statistics and, for the diff against the
+    previous tag, the doc_id and text_sha256 columns (about 100 bytes a document), never the documents."""
+
+    def __init__(self) -> None:
+        self.stats = SnapshotStats()
+        self._ids: list[pa.RecordBatch] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        st = self.stats
+        self._ids.append(batch.select([c for c in ("doc_id", "text_sha256") if c in batch.schema.names]))
+        batch = batch.select([c for c in DOC_COLUMNS if c in batch.schema.names])
         st.documents += batch.num_rows
         names = batch.schema.names
         for name, h in st.hists.items():
@@ -362,11 +379,17 @@ def collect(
             elif "quality" in names:
                 h.add_array(pc.struct_field(batch.column("quality"), name))
         _add_batch(st, batch)
-    if removed is not None:
-        st.removed = _collect_removed(removed, st)
-    if previous is not None:
-        st.diff = diff_with_previous(data, previous[0], previous[1])
-    return st
+
+    def finish(
+        self, *, removed: Batches | None = None, previous: tuple[str, Batches] | None = None
+    ) -> SnapshotStats:
+        st = self.stats
+        if removed is not None:
+            st.removed = _collect_removed(removed, st)
+        if previous is not None:
+            st.diff = diff_with_previous(self._ids, previous[0], previous[1])
+        self._ids = []
+        return st
 
 
 _HEX = re.compile(r"\b[0-9a-f]{8,}\b")
