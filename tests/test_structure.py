@@ -71,3 +71,21 @@ def test_run_on_announcements_get_their_lines_back(data_dir: Path) -> None:
 def test_ordinary_paragraphs_are_left_alone() -> None:
     text = "今年以来，债券市场总体平稳。\n分析人士认为，货币政策将保持稳健。"
     assert restore(text, "债市平稳").text == text
+
+
+def test_a_header_line_of_repeated_labels_without_a_number_fails_at_once() -> None:
+    """Fuzz finding 18:228687: a mutated exchange header, 50 "股票简称：…" and no 公告编号, kept the header pattern
+    backtracking for 14 s (its values could run across later labels: ~k^4 in the label count). Now each value stops
+    at the next label. This line of 120 labels took the old pattern about 35 s; the match runs in a child process
+    with a 10 s limit, so a regression fails instead of hanging the suite."""
+    import multiprocessing as mp
+
+    from fincorpus.cleaning import structure
+
+    line = "股票代码：600001" + "股票简称：示例科技公告编弚600001" * 120
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        res = pool.apply_async(structure._HEADER.match, (line,))
+        assert res.get(timeout=10) is None  # raises multiprocessing.TimeoutError if it backtracks
+    ok = "证券代码：600000证券简称：示例银行公告编号：2024-001本公司董事会"
+    assert structure._HEADER.match(ok).group(0) == "证券代码：600000证券简称：示例银行公告编号：2024-001"

@@ -27,8 +27,12 @@ STEP = "structure:lines"
 RUN_ON_CHARS = 150  # a line this long with section markers inside is a run-on document, not a paragraph
 MIN_TITLE_CHARS = 6
 
+# A label's value stops before the next label ((?!...)\S: a tempered token). With a plain \S+? each of the up to
+# four values could run across any later label, and a fuzzed line of 50 "股票简称：…" without 公告编号 took 14 s to
+# fail (combinatorial backtracking); now a value ends where the next label starts, and a failing line is linear.
+_LABEL = r"(?:(?:证券|股票|债券|基金)(?:代码|简称)|公告编号|编号)"
 _HEADER = re.compile(
-    r"^(?:(?:证券|股票|债券|基金)(?:代码|简称)\s*[：:]\s*\S+?\s*[，,;；]?\s*){1,4}"
+    rf"^(?:(?:证券|股票|债券|基金)(?:代码|简称)\s*[：:]\s*(?:(?!{_LABEL})\S)+?\s*[，,;；]?\s*){{1,4}}"
     r"(?:公告编号|编号)\s*[：:]\s*(?:临\s*)?[0-9A-Za-z][0-9A-Za-z\-—－_–]*"
 )
 _STATEMENT = re.compile(r"^.{0,40}?(?:保证|承诺).{0,40}?真实.{0,200}?(?:遗漏|责任)[^。]{0,40}。")
