@@ -150,3 +150,27 @@ def test_text_path_records_every_step_and_masks_or_flags_pii() -> None:
     assert person in flagged.text and flagged.pii["id_card"] == 1
     assert "pii:flag" in [s["step"] for s in flagged.steps]
     assert 0.0 <= masked.finance_score <= 1.0
+
+
+def test_a_line_of_furniture_tokens_ending_in_other_text_fails_at_once() -> None:
+    """Found reviewing the patterns after fuzz finding 18:228687: the whole-line furniture pattern let each space
+    between tokens be split three ways, so '打印 ' * 12 + 'x' took 16 s to fail (3^gaps; a 60-character line of
+    29 tokens would never finish). Each token unit is now atomic. The match runs in a child process with a 10 s
+    limit, so a regression fails instead of hanging the suite; furniture lines are still found."""
+    import multiprocessing as mp
+
+    from fincorpus.cleaning import boilerplate
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        for line in ("打印 " * 14 + "x", "大 " * 29 + "x"):
+            assert pool.apply_async(boilerplate.is_furniture, (line,)).get(timeout=10) is False
+    for line in (
+        "【打印】【关闭】",
+        "返回顶部",
+        "字号：大 中 小",
+        "微信 微博 QQ空间",
+        "分享到 微信 朋友圈 | 打印 | 关闭窗口",
+    ):
+        assert boilerplate.is_furniture(line), line
+    assert not boilerplate.is_furniture("打印 关闭 央行开展逆回购操作")
