@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from fincorpus.cleaning.htmlscan import visible_markup_text
+
 if TYPE_CHECKING:  # the registry imports this module; only type checkers need the reverse direction
     from fincorpus.sources.registry import ContractConfig, SourceConfig
 
@@ -302,16 +304,17 @@ _NOT_THE_DOCUMENT = re.compile(r"解读|答记者问|记者会|发布会|图解|
 _DISCLOSURE = re.compile(
     r"(?:证券|股票)(?:代码|简称)\s*[：:]|公告编号\s*[：:]|特此公告|董事会\s*(?:\n|$)|信息披露义务人"
 )
-_LINK_REL_LICENSE = re.compile(r"""<(?:link|a)\s[^>]*rel\s*=\s*["']?[^"'>]*\blicen[cs]e\b[^>]*>""", re.I)
+# tag bodies stop at "<" and the rel value is bounded: linear on a page of unclosed "<a " (was 7.5 s for 20,000)
+_LINK_REL_LICENSE = re.compile(
+    r"""<(?:link|a)\s[^<>]*rel\s*=\s*["']?[^"'<>]{0,200}?\blicen[cs]e\b[^>]*>""", re.I
+)
 _META = re.compile(r"<meta\s[^>]*>", re.I)
 _ATTR = re.compile(r"""([a-zA-Z:_.-]+)\s*=\s*["']([^"']*)["']""")
 _LICENCE_META = ("license", "licence", "dc.rights", "dcterms.license", "dc.license", "rights", "copyright")
 _SOURCE_META = ("source", "original-source", "dc.source", "article:source", "citation_source", "og:source")
-_TAG = re.compile(r"<[^>]+>")
 _LICENCE_HINT = re.compile(
     r"(?i)creative\s*commons|知识共享|(?<![a-z0-9])CC[\s-]?(?:BY|0)(?![a-z0-9])|licen[cs]e|许可协议"
 )
-_DROP = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
 _SECOND_LEVEL = {"com", "net", "org", "gov", "edu", "ac", "co"}
 
 
@@ -342,7 +345,7 @@ def _chars(text: str) -> int:
 
 
 def _visible_lines(html: str, limit: int = 300) -> list[str]:
-    text = _TAG.sub("\n", _DROP.sub(" ", html))
+    text = visible_markup_text(html)  # linear on unclosed blocks and stray "<"
     text = text.replace("&nbsp;", " ").replace("&amp;", "&").replace("&gt;", ">").replace("&lt;", "<")
     lines = (line.strip() for line in _SPACE_RUN.sub(" ", text).split("\n"))
     return [line for line in lines if line and len(line) <= limit]

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fincorpus.cleaning import sitetemplate
+from fincorpus.cleaning.htmlscan import drop_blocks
 from fincorpus.cleaning.quality import END_PUNCT, is_nav_line
 
 STEP = "boilerplate:lines+notices"
@@ -72,7 +73,6 @@ _DATED_LINK = re.compile(r"^.{4,80}?\s*\d{4}-\d{2}-\d{2}(?:\s+\d{2}:\d{2}(?::\d{
 NAV_RUN_MIN = 5  # this many short unpunctuated lines in a row at the head or tail of a web page are a menu
 
 _TAG_TEXT = re.compile(r">([^<>]{2,600})<")
-_SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ def is_breadcrumb(line: str) -> bool:
 
 def notices_in_html(html: str) -> list[str]:
     """Rights notices in the page's text nodes (footers, disclaimers beside the article), verbatim, in order."""
-    body = _SCRIPT_STYLE.sub(" ", html)
+    body = drop_blocks(html, " ", ("script", "style"), comments=False)  # linear on unclosed blocks
     found: list[str] = []
     for m in _TAG_TEXT.finditer(body):
         chunk = m.group(1)

@@ -346,7 +346,7 @@ def flatten_deep_nesting(html: str, max_depth: int) -> tuple[str, int]:
     stack: list[tuple[str, bool]] = []  # (tag, kept)
     open_tags: Counter[str] = Counter()
     last = unwrapped = 0
-    for m in _TAG.finditer(html):
+    for m in _TAG.finditer(html, 0, html.rfind(">") + 1):  # no tag after the last ">": linear on stray "<a"
         closing, name = m.group(1), m.group(2).lower()
         if name in _VOID or m.group(0).endswith("/>"):
             continue

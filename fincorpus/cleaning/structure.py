@@ -32,7 +32,7 @@ MIN_TITLE_CHARS = 6
 # fail (combinatorial backtracking); now a value ends where the next label starts, and a failing line is linear.
 _LABEL = r"(?:(?:证券|股票|债券|基金)(?:代码|简称)|公告编号|编号)"
 _HEADER = re.compile(
-    rf"^(?:(?:证券|股票|债券|基金)(?:代码|简称)\s*[：:]\s*(?:(?!{_LABEL})\S)+?\s*[，,;；]?\s*){{1,4}}"
+    rf"^(?:(?:证券|股票|债券|基金)(?:代码|简称)\s*[：:]\s*(?:(?!{_LABEL})\S)+?\s*+[，,;；]?\s*+){{1,4}}"
     r"(?:公告编号|编号)\s*[：:]\s*(?:临\s*)?[0-9A-Za-z][0-9A-Za-z\-—－_–]*"
 )
 _STATEMENT = re.compile(r"^.{0,40}?(?:保证|承诺).{0,40}?真实.{0,200}?(?:遗漏|责任)[^。]{0,40}。")
@@ -46,7 +46,7 @@ _SIGN_DATE = re.compile(
     r"(?<=[会司行所部局心])\s*(?=(?:(?:19|20)\d{2}|[二〇○零][〇○零一二三四五六七八九]{3})\s*年\s*[\d一二三四五六七八九十]{1,2}\s*月"
     r"\s*[\d一二三四五六七八九十]{1,3}\s*日\s*\d?$)"
 )
-_MD_SEPARATOR = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$")
+_MD_SEPARATOR = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*+:?-*+:?\s*+$")  # possessive tail: linear
 _TITLE_PREFIX = re.compile(r"^[^：:]{1,16}[：:]")  # "全新好：关于…的公告" -> the issuer's short name
 _TITLE_SUFFIX = re.compile(r"(?<!\s)\s*[_|｜\-–—]\s*[^_|｜\-–—]{1,30}$")  # "标题_网站名" / "标题 - 网站名"
 

@@ -346,12 +346,14 @@ def _extract_json_document(
     return ex, {"charset": decoded.charset, "charset_source": decoded.source}, None
 
 
-_CANONICAL = re.compile(r"""<link\s[^>]*rel\s*=\s*["']?canonical["'\s>][^>]*>""", re.I)
+# Tag bodies stop at "<" and spaces are possessive: a page of unclosed "<link " or "来源" and spaces made these
+# quadratic (seconds a page, issue 14); they differ from the plain patterns only for a raw "<" inside a tag.
+_CANONICAL = re.compile(r"""<link\s[^<>]*rel\s*=\s*["']?canonical["'\s>][^>]*>""", re.I)
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
 
 
 _SOURCE_LINK = re.compile(
-    r"""(?:来源|稿件来源|文章来源|转载自|原文链接)\s*[：:]?\s*(?:<(?!a\s)[^>]*>\s*)*<a\s[^>]*href\s*=\s*["']([^"']+)["']""",
+    r"""(?:来源|稿件来源|文章来源|转载自|原文链接)\s*+[：:]?\s*+(?:<(?!a\s)[^<>]*>\s*+)*<a\s[^<>]*href\s*=\s*["']([^"']+)["']""",
     re.I,
 )
 
