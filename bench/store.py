@@ -314,6 +314,10 @@ def main() -> None:
         help="only the pull-vs-raw comparison, on a home a full run left (tag inc5); to bench/results/store_pull.json",
     )
     args = ap.parse_args()
+    # SIGTERM (and SIGINT, which a shell's background job ignores) stop the running command and still write what
+    # was measured: run() forwards the stop, the finally below writes the results file
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.pull_only is not None:
         work = Path(tempfile.mkdtemp(prefix="fincorpus-store-pull-"))
         try:
