@@ -202,9 +202,10 @@ def _finish(home_s: str, run_id: str, parts: list[dict], meta: dict, pass_ids: l
     def finalise(p: dict) -> Any:
         return finalise_task.submit(home_s, run_id, p, dedup)
 
+    futures = [finalise(p) for p in parts]  # all submitted before any is waited on
     finals = [
         _settled(f, lambda p=p: finalise(p), f"finalise-part {p.get('name', '?')}")
-        for f, p in [(finalise(p), p) for p in parts]
+        for f, p in zip(futures, parts, strict=True)
     ]
     staged = stages.stage_run(
         Path(home_s),
@@ -310,20 +311,15 @@ def reprocess_flow(
     counts: dict[str, dict[str, int]] = {}
     for sh in shards:
         counts.setdefault(sh.key, {"stored": 0})
-    tpls = [
-        (templates_task.submit(*a), lambda a=a: templates_task.submit(*a), sid)
-        for sid in counts
-        for a in [(sources_path, None, home_s, run_id, sid, [])]
-    ]
-    futures = [
-        (
-            process_task.submit(
-                sources_path, None, home_s, run_id, s.to_json(), wait_for=[t for t, _, _ in tpls]
-            ),
-            s.to_json(),
-        )
-        for s in shards
-    ]
+    tpls: list[tuple[Any, Callable[[], Any], str]] = []
+    for sid in counts:
+        args = (sources_path, None, home_s, run_id, sid, [])
+        tpls.append((templates_task.submit(*args), lambda a=args: templates_task.submit(*a), sid))
+    waits = [t for t, _, _ in tpls]
+    futures: list[tuple[Any, dict]] = []
+    for sh in shards:
+        spec = sh.to_json()
+        futures.append((process_task.submit(sources_path, None, home_s, run_id, spec, wait_for=waits), spec))
     parts = _settle_shards(sources_path, None, home_s, run_id, tpls, futures)
     for p, sh in zip(parts, shards, strict=True):
         counts[sh.key]["stored"] += p["rows"]
