@@ -71,6 +71,30 @@ def test_normalize_keeps_fullwidth_punctuation_and_drops_controls() -> None:
     assert normalize_text("页一\f页二") == "页一\f页二"  # PDF page separators survive
 
 
+def test_fast_space_and_symbol_counts_agree_with_the_patterns_they_replace() -> None:
+    """normalize.collapse_spaces is _SPACES.sub(" ", …) and quality.symbol_count is len(_SYMBOL.findall(…)), on
+    random strings over the characters that matter and over code points of every plane."""
+    import random
+
+    import numpy as np
+
+    from fincorpus.cleaning import normalize, quality
+
+    rng = random.Random(5)
+    alphabet = [" ", "  ", "\t", "\u00a0", "\u3000", "\n", "a", "中", "，"]
+    for _ in range(5000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+        assert normalize.collapse_spaces(s) == normalize._SPACES.sub(" ", s), repr(s)
+    for _ in range(200):
+        cps = [rng.randrange(lo, hi) for lo, hi in ((0x20, 0x3000), (0x3000, 0x10000), (0x10000, 0x110000))]
+        cps = [c for c in cps * 100 if not 0xD800 <= c <= 0xDFFF]
+        rng.shuffle(cps)
+        s = "".join(map(chr, cps)) + "■→|＄￥$+<"
+        codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
+        assert quality.symbol_count(codes) == len(quality._SYMBOL.findall(s))
+    assert quality.symbol_count(np.array([0xD800, 0x24, 0x4E2D], dtype=np.uint32)) == 1  # a surrogate is no symbol
+
+
 def test_quality_scores_then_decision() -> None:
     scores = compute_quality("中国人民银行决定下调存款准备金率0.5个百分点。")
     assert scores["length_chars"] == 24
