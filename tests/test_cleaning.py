@@ -92,7 +92,49 @@ def test_fast_space_and_symbol_counts_agree_with_the_patterns_they_replace() -> 
         s = "".join(map(chr, cps)) + "■→|＄￥$+<"
         codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
         assert quality.symbol_count(codes) == len(quality._SYMBOL.findall(s))
-    assert quality.symbol_count(np.array([0xD800, 0x24, 0x4E2D], dtype=np.uint32)) == 1  # a surrogate is no symbol
+    assert (
+        quality.symbol_count(np.array([0xD800, 0x24, 0x4E2D], dtype=np.uint32)) == 1
+    )  # a surrogate is no symbol
+
+
+def test_normalize_text_equals_its_plain_pattern_form() -> None:
+    """normalize_text (one gate scan, literal-first patterns) gives what the straightforward composition gave."""
+    import random
+    import re
+    import unicodedata
+
+    from fincorpus.cleaning import normalize as n
+
+    def plain(text: str) -> str:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = n._CONTROL.sub("", n._SURROGATE.sub("\ufffd", text))
+        if n._FULL_WIDTH_ALNUM.search(text):
+            text = n._WIDE_POINT.sub(".", text.translate(n._HALF_WIDTH))
+        text = unicodedata.normalize("NFC", text)
+        lines = [re.sub(r"[ \t\u00a0\u3000]+", " ", line).strip(" ") for line in text.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+    rng = random.Random(4)
+    alphabet = [
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\x00",
+        "\x0b",
+        "\u200b",
+        "\ud800",
+        "\uff11",
+        "．",
+        "1",
+        "Ｉ",
+        "\u0301",
+        "中",
+    ]
+    alphabet += ["\u3000", "\u00a0", "a", "\n\n\n", "\x85", "\ufeff", "，"]
+    for _ in range(30000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 25)))
+        assert n.normalize_text(s) == plain(s), repr(s)
 
 
 def test_quality_scores_then_decision() -> None:

@@ -52,6 +52,33 @@ def test_folding_defeats_spacing_width_and_traditional_script() -> None:
     assert {"免息配资", "秒到账"} <= hits
 
 
+def test_fast_fold_and_regex_patterns_match_what_the_plain_re_forms_match() -> None:
+    """fold's separator pattern (written to begin with a character class) removes what the lookbehind form removed,
+    and every library pattern compiled with the regex module finds the spans re finds."""
+    import re
+
+    from fincorpus import safety
+
+    lookbehind = re.compile(r"(?<=[\u4e00-\u9fff])[\s\-_*·.|/\\~^+=#@]+(?=[\u4e00-\u9fff])")
+    rng = random.Random(11)
+    alphabet = ["中", "国", " ", "-", ".", "a", "\n", "*", "1", "|", "\u3000"]
+    for _ in range(20000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 20)))
+        assert safety._SEPARATOR.sub(r"\1", s) == lookbehind.sub("", s), repr(s)
+    spam = safety.fold(
+        "月息高达 5.5% 投 100 元 三天赚 300，1:10倍配资，20 倍杠杆，注册即送 88 元，微信：abc_12345，明天必涨停，"
+        "日赚 5000，收益翻 3倍，一代 奖励，年化收益率 35%。"
+    )
+    found = 0
+    for pattern, _term in safety.default_library().patterns:
+        plain = re.compile(pattern.pattern)
+        for text in (spam, spam * 3 + "第1条 x" * 50):
+            spans = [m.span() for m in plain.finditer(text)]
+            assert [m.span() for m in pattern.finditer(text)] == spans, pattern.pattern
+            found += len(spans)
+    assert found >= 20  # most patterns really matched something
+
+
 def test_warnings_and_topics_are_not_promotion() -> None:
     warning = "警惕以高额回报为诱饵的非法集资，谨防保本保息骗局，切勿相信老师带单。"
     r = screen_text(warning)

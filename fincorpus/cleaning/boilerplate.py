@@ -39,6 +39,7 @@ _NOTICE = re.compile(
     r"如涉及.{0,12}版权|侵权.{0,8}(?:联系|删除)|(?:^|[\s(（【\[])(?:copyright|©)",
     re.IGNORECASE,
 )
+_BLANK_RUN = re.compile("\n\n\n+")  # literal-first: re scans for it, where "\n{3,}" tries every position
 # A statute's article ("第十三条 …未经本人同意不得…") is law text, never a site notice.
 _ARTICLE = re.compile(r"^第[一二三四五六七八九十百千零〇\d]+条")
 # 来源：新华社 / 稿件来源: 中国证券报 / 转载自 上海证券报 / 本文来源于… / 原文链接 / 原标题
@@ -207,7 +208,7 @@ def clean_boilerplate(
     for notice in page_notices or []:
         notices.append(notice)
         source = source or parse_source(notice)
-    out = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    out = _BLANK_RUN.sub("\n\n", "\n".join(kept)).strip()
     unique = _unique(notices)
     return Cleaned(out, "\n".join(unique) if unique else None, source, removed, template_lines)
 

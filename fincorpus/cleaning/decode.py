@@ -98,15 +98,34 @@ def _strict(body: bytes, charset: str) -> str | None:
 
 
 def tolerant_decode(
-    body: bytes, charset: str, max_share: float = REPLACE_MAX_SHARE
+    body: bytes, charset: str, max_share: float = REPLACE_MAX_SHARE, memo: dict[str, object] | None = None
 ) -> tuple[str, int] | None:
     """(text, replaced) when ``charset`` decodes the bytes with at most ``max_share`` of them undecodable, the
-    bad sequences replaced by U+FFFD; None when it fails on more (it is then the wrong charset) or is unknown."""
-    text = _strict(body, charset)
-    if text is not None:
+    bad sequences replaced by U+FFFD; None when it fails on more (it is then the wrong charset) or is unknown.
+
+    ``memo`` (one dict per body) keeps each charset's strict and replacing decodings: decoding a page tries the
+    same charsets at several shares, and each try of a 4 MB body costs ~15 ms."""
+    memo = {} if memo is None else memo
+    strict_key, replace_key = f"strict:{charset}", f"replace:{charset}"
+    if strict_key not in memo:
+        memo[strict_key] = _strict(body, charset)
+    text = memo[strict_key]
+    if isinstance(text, str):
         return text, 0
     if max_share <= 0:
         return None
+    if replace_key not in memo:
+        memo[replace_key] = _replacing(body, charset)
+    got = memo[replace_key]
+    if not isinstance(got, tuple):
+        return None
+    if got[1] > max(1, len(body) * max_share):
+        return None
+    return got
+
+
+def _replacing(body: bytes, charset: str) -> tuple[str, int] | None:
+    """The bytes decoded with bad sequences replaced by U+FFFD, and how many were replaced (None: unknown)."""
     try:
         text = body.decode(charset, errors="replace")
     except LookupError:
@@ -115,10 +134,7 @@ def tolerant_decode(
         genuine = body.count("\ufffd".encode(charset))  # U+FFFD the page itself contains
     except UnicodeEncodeError:
         genuine = 0
-    replaced = text.count("\ufffd") - genuine
-    if replaced > max(1, len(body) * max_share):
-        return None
-    return text, replaced
+    return text, text.count("\ufffd") - genuine
 
 
 def _is_multibyte_utf8(body: bytes) -> bool:
@@ -164,14 +180,15 @@ def decode_bytes(body: bytes, content_type: str | None = None, *, check: bool = 
     """Decode a page: declared charset (header, then meta), valid UTF-8, the Chinese charsets, detection; then,
     unless check=False, re-decode with the next-best charset if the result is mojibake. A charset that fails on
     a tiny share of the bytes is used with replacement (`replaced` counts the bad sequences)."""
-    first = _first_decoding(body, content_type)
+    memo: dict[str, object] = {}
+    first = _first_decoding(body, content_type, memo)
     if not check:
         return first
     bad, reason = is_mojibake(first.text)
     if not bad:
         return first
-    for charset in _fallback_charsets(body, first.charset):
-        got = tolerant_decode(body, charset)
+    for charset in _fallback_charsets(body, first.charset, memo):
+        got = tolerant_decode(body, charset, memo=memo)
         if got is not None and not is_mojibake(got[0])[0]:
             return Decoded(got[0], charset, "fallback-after-mojibake", replaced=got[1])
     return Decoded(
@@ -192,10 +209,10 @@ def ensure_clean(decoded: Decoded) -> Decoded:
     return decoded
 
 
-def _fallback_charsets(body: bytes, tried: str) -> list[str]:
+def _fallback_charsets(body: bytes, tried: str, memo: dict[str, object]) -> list[str]:
     candidates = [c for c in FALLBACK_CHARSETS if c != tried]
     detected = _detected(body)
-    if detected and detected != tried and detected not in candidates and not _reads_as_chinese(body):
+    if detected and detected != tried and detected not in candidates and not _reads_as_chinese(body, memo):
         candidates.append(detected)
     return candidates
 
@@ -207,21 +224,21 @@ def _detected(body: bytes) -> str | None:
     return canonical_charset(best.encoding) or best.encoding
 
 
-def _chinese_candidate(body: bytes, max_share: float) -> Decoded | None:
+def _chinese_candidate(body: bytes, max_share: float, memo: dict[str, object]) -> Decoded | None:
     """The first of UTF-8, GB18030, Big5 that decodes the bytes (within max_share errors) into clean text."""
     for charset in FALLBACK_CHARSETS:
-        got = tolerant_decode(body, charset, max_share)
+        got = tolerant_decode(body, charset, max_share, memo)
         if got is not None and not is_mojibake(got[0])[0]:
             return Decoded(got[0], charset, "chinese-candidate", replaced=got[1])
     return None
 
 
-def _reads_as_chinese(body: bytes) -> bool:
-    cand = _chinese_candidate(body, CHINESE_GUARD_SHARE)
+def _reads_as_chinese(body: bytes, memo: dict[str, object]) -> bool:
+    cand = _chinese_candidate(body, CHINESE_GUARD_SHARE, memo)
     return cand is not None and len(_CJK.findall(cand.text[:20000])) >= 10
 
 
-def _first_decoding(body: bytes, content_type: str | None) -> Decoded:
+def _first_decoding(body: bytes, content_type: str | None, memo: dict[str, object]) -> Decoded:
     if body.startswith(codecs.BOM_UTF8):
         text = body[3:].decode("utf-8", errors="replace")
         return Decoded(text, "utf-8", "bom", replaced=text.count("\ufffd"))
@@ -232,7 +249,7 @@ def _first_decoding(body: bytes, content_type: str | None) -> Decoded:
             continue
         if charset != "utf-8" and multibyte_utf8:
             return Decoded(body.decode("utf-8"), "utf-8", "utf-8-valid")
-        got = tolerant_decode(body, charset)
+        got = tolerant_decode(body, charset, memo=memo)
         if got is not None and not (got[1] and is_mojibake(got[0])[0]):
             return Decoded(got[0], charset, where, replaced=got[1])
     if multibyte_utf8 or all(b < 0x80 for b in body[:65536]):
@@ -241,16 +258,16 @@ def _first_decoding(body: bytes, content_type: str | None) -> Decoded:
             return Decoded(text, "utf-8", "utf-8-valid")
     # before generic detection: the charsets Chinese pages use, strictly first, then with a few bad bytes
     for share in (0.0, REPLACE_MAX_SHARE):
-        cand = _chinese_candidate(body, share)
+        cand = _chinese_candidate(body, share, memo)
         if cand is not None:
             return cand
     detected = _detected(body)
     if detected:
-        if _single_byte(detected) and _reads_as_chinese(body):
-            cand = _chinese_candidate(body, CHINESE_GUARD_SHARE)
+        if _single_byte(detected) and _reads_as_chinese(body, memo):
+            cand = _chinese_candidate(body, CHINESE_GUARD_SHARE, memo)
             assert cand is not None
             return cand
-        got = tolerant_decode(body, detected)
+        got = tolerant_decode(body, detected, memo=memo)
         if got is not None:
             return Decoded(got[0], detected, "detected", replaced=got[1])
     text = body.decode("utf-8", errors="replace")

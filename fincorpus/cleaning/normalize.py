@@ -52,11 +52,12 @@ def normalize_text(text: str) -> str:
     every encoder downstream (UTF-8 hashes, Parquet) rejects them.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", without_surrogates(text))
-    if _FULL_WIDTH_ALNUM.search(
-        text
-    ):  # translate() costs ~50 µs per page: only when there is something to fold
-        text = _WIDE_POINT.sub(".", text.translate(_HALF_WIDTH))
+    if _NEEDS_FOLDING.search(text):  # one scan for the three kinds below, each then looked for only if needed
+        text = _CONTROL.sub("", without_surrogates(text))
+        if _FULL_WIDTH_ALNUM.search(
+            text
+        ):  # translate() costs ~50 µs per page: only when there is something to fold
+            text = _WIDE_POINT.sub(".", text.translate(_HALF_WIDTH))
     text = unicodedata.normalize("NFC", text)
     text = "\n".join(line.strip(" ") for line in collapse_spaces(text).split("\n"))
     return _BLANKS.sub("\n\n", text).strip()
@@ -77,6 +78,11 @@ def collapse_spaces(text: str) -> str:
 _TRADITIONAL_MARKERS = "這個們來時說國會為與學對經發後開關長門問間現實種東銀證務"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _FULL_WIDTH_ALNUM = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+# a control character, a lone surrogate or a full-width letter or digit: what normalize_text removes or folds
+_NEEDS_FOLDING = re.compile(
+    "[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff"
+    "\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+)
 
 
 @dataclass(frozen=True)
