@@ -323,14 +323,15 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The exact (conservative) binomial interval, from beta quantiles."""
-    from scipy.stats import beta
+    """The exact (conservative) binomial interval, from beta quantiles (scipy.stats.beta.ppf is betaincinv;
+    importing scipy.special instead of scipy.stats saves ~2 s of every publish's start-up)."""
+    from scipy.special import betaincinv
 
     if n == 0:
         return 0.0, 1.0
     a = 1 - confidence
-    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    lo = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, a / 2))
+    hi = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - a / 2))
     return lo, hi
 
 

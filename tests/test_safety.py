@@ -127,6 +127,12 @@ def test_intervals() -> None:
     lo, hi = clopper_pearson(5, 100)
     assert lo == pytest.approx(0.0164, abs=5e-4) and hi == pytest.approx(0.1128, abs=5e-4)
     assert wilson_interval(0, 50)[0] == 0.0 and clopper_pearson(0, 50)[0] == 0.0
+    from scipy.stats import beta  # the textbook form, against the betaincinv one used
+
+    for k, n in ((1, 10), (5, 100), (37, 380), (199, 200)):
+        lo, hi = clopper_pearson(k, n)
+        assert lo == pytest.approx(beta.ppf(0.025, k, n - k + 1), rel=1e-9)
+        assert hi == pytest.approx(beta.ppf(0.975, k + 1, n - k), rel=1e-9)
 
 
 def test_sample_is_reproducible() -> None:
