@@ -89,6 +89,12 @@ CASES = {
         "from fincorpus.cleaning.metadata import DOC_NO_BRACKET",
         "DOC_NO_BRACKET.search('银' * 12 + '〔2024〕' + ' ' * 12000 + 'x')",
     ),
+    # trafilatura's XPath contains() on a 2,000,000-character class attribute: ~2.8 s (fuzz 19:11724, 400,000: 1.1 s)
+    "extract-huge-class": (
+        "from fincorpus.cleaning.extract import extract_html",
+        "extract_html('<html><body><div class=\"' + 'x' * 2_000_000 + '\"><p>' + '市场交易平稳，成交额有所增加。' * 60"
+        " + '</p></div></body></html>', 'https://example.com/a.html')",
+    ),
     # rule files: TC260 contact pattern (~13 s), forum generator markup (~18 s), breadcrumb (~10 s)
     "tc260-contact": (
         YAML_PATTERN,

@@ -208,11 +208,38 @@ def _parse(html: str) -> tuple[lxml.html.HtmlElement, str | None]:
     if tree is None:
         raise ExtractionError("the HTML could not be parsed into a document tree (empty or not HTML)")
     drop_empty_blocks(tree)
+    if cut_attrs := cap_selector_attributes(tree):
+        attrs = (
+            f"attributes: {cut_attrs} class/id/style values over {MAX_SELECTOR_ATTR_CHARS:,} characters cut"
+        )
+        note = f"{note}; {attrs}" if note else attrs
     moved = close_cells_before_rows(tree)
     if moved:
         rows = f"rows: {moved} table rows opened inside a cell moved after their row"
         note = f"{note}; {rows}" if note else rows
     return tree, note
+
+
+# The attributes trafilatura's XPath expressions test with contains(): each test reads the whole value, so one
+# 400,000-character class (fuzz 19:11724) cost a second. The 1,161 pages of shared/data hold at most 4,400
+# characters in one (a style); values over the cap are cut to it, and the note says how many.
+_SELECTOR_ATTRS = ("class", "id", "style", "role", "itemprop", "itemtype", "name", "rel", "type")
+MAX_SELECTOR_ATTR_CHARS = 10_000
+
+
+def cap_selector_attributes(tree: lxml.html.HtmlElement) -> int:
+    """Cut class/id/style/... values longer than MAX_SELECTOR_ATTR_CHARS to that length; returns how many."""
+    cut = 0
+    for el in tree.iter(lxml.etree.Element):  # elements only (no comments or entities)
+        attrib = el.attrib
+        if not attrib:
+            continue
+        for name in _SELECTOR_ATTRS:
+            value = attrib.get(name)
+            if value is not None and len(value) > MAX_SELECTOR_ATTR_CHARS:
+                attrib[name] = value[:MAX_SELECTOR_ATTR_CHARS]
+                cut += 1
+    return cut
 
 
 _EMPTY_DROPPABLE = ("p", "div", "span", "font")
