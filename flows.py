@@ -265,6 +265,7 @@ def ingest_flow(
             crawl_outcomes[res["source_id"]] = {
                 **res["outcomes"],
                 "limit_hit": res.get("limit_hit"),
+                "unchanged_file_records": res.get("unchanged_file_records", 0),
                 "unreachable": res.get("unreachable", False),
                 "unreachable_hosts": res.get("unreachable_hosts", []),
                 "cut": res.get("cut", []),

@@ -214,7 +214,7 @@ def _print_ingest(summary: dict[str, Any]) -> None:
             sid,
             str(o.get("fetched", o.get("stored", 0))),
             str(o.get("not-modified", 0)),
-            str(o.get("unchanged", 0)),
+            str(o.get("unchanged", 0) + o.get("unchanged_file_records", 0)),
             str(o.get("skipped-robots", 0)),
             str(o.get("refused-address", 0) + o.get("skipped-outside", 0)),
             str(o.get("retry", 0)),

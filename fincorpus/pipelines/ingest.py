@@ -129,6 +129,9 @@ class CrawlResult:
             "cut": list(r.cut) if r else [],
             "stored": r.stored if r else None,
             "unchanged": r.unchanged if r else None,
+            "unchanged_files": r.unchanged_files if r else 0,
+            # records of input files skipped whole (their rows are in "unchanged", with no per-row event)
+            "unchanged_file_records": r.unchanged_file_records if r else 0,
             "seconds": round(self.seconds, 2),
         }
 

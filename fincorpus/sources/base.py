@@ -141,6 +141,8 @@ class CrawlReport:
     pass_id: str
     stored: int = 0  # new or changed documents committed by this run (what max_pages counts)
     unchanged: int = 0  # 304s and same-hash bodies/rows/files: they do not count against max_pages
+    unchanged_files: int = 0  # input files skipped whole as unchanged
+    unchanged_file_records: int = 0  # their records (also in ``unchanged``; no per-record event is logged)
     limit_hit: str | None = (
         None  # set when max_pages stopped the pass: where, and that the next ingest goes on
     )

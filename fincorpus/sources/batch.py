@@ -7,6 +7,12 @@ transaction. A SIGKILL loses at most the uncommitted batch: its WARC records sta
 its records are read again on resume; a committed record is never stored twice, because every committed record
 is in the pass's frontier with its position (``seq``) in the input.
 
+Input files a pass read to the end, with every record committed, are remembered (size, content hash, the
+source's mapping, their records' URL keys; :class:`~fincorpus.sources.frontier.InputFile`); the next pass skips an
+unchanged file whole (one ``unchanged-file`` event instead of a hash and an event per record) and still treats a
+later record repeating one of its URLs as the repeat it was. Files of fewer than ``REMEMBER_MIN_RECORDS`` records
+are read again each time (cheap, and one commit per file would cost more than it saves).
+
 ``max_pages`` counts new or changed documents only. Unchanged records cost a hash and a shared query, so a pass
 reads every record, and a pass stopped by the limit is continued by the next ingest: the records stored before
 are unchanged then and do not count again.
@@ -21,12 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from fincorpus.sources.archive import StoredRecord, WarcArchive
 from fincorpus.sources.base import STOP, CrawlEvent, CrawlReport, CrawlStopped, ItemMeta
-from fincorpus.sources.frontier import BatchRow, CrawlState, KnownPage, stored_version
+from fincorpus.sources.frontier import BatchRow, CrawlState, InputFile, KnownPage, stored_version, url_key
 from fincorpus.sources.registry import SourceConfig
 
 BATCH_ROWS = 500
+REMEMBER_MIN_RECORDS = 1000
 BATCH_BYTES = (
     64 * 1024 * 1024
 )  # bodies held by one batch (records of foreign WARC files are read as they come)
@@ -53,6 +62,20 @@ class Candidate:
     detail: str = ""  # the "fetched" event's detail
     store: Callable[[bytes], StoredRecord] | None = None  # how to archive it (default: a resource record)
     early: CrawlEvent | None = None  # a decision made while reading (e.g. skipped-size): committed as is
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """Put by a reader after the last record of an input file: once they are committed, the file is remembered."""
+
+    file: InputFile
+
+
+@dataclass(frozen=True)
+class FileUnchanged:
+    """Put by a reader in place of the records of an input file it found remembered and unchanged."""
+
+    file: InputFile
 
 
 @dataclass
@@ -87,6 +110,7 @@ class RecordPass:
         self._bytes = 0
         self._pending = 0  # new versions decided in the current batch, not stored yet
         self._stored_before = state.stored_in_pass(pass_id)  # a resumed pass keeps counting where it was
+        self._skipped_keys: np.ndarray | None = None  # sorted URL keys of the unchanged files skipped so far
         self.done = False
 
     @property
@@ -112,11 +136,47 @@ class RecordPass:
         self.flush()
         return self.report
 
+    def file_read(self, f: InputFile) -> None:
+        """The reader passed the last record of ``f``: commit the batch, then remember the file (unless the limit
+        stopped the pass inside it, or it is too small to be worth a commit)."""
+        if f.records < REMEMBER_MIN_RECORDS or self.done:
+            return
+        self.flush()
+        if not self.done:
+            self.state.remember_input_file(self.source.id, f)
+
+    def file_unchanged(self, f: InputFile) -> None:
+        """Skip a remembered, unchanged file: its URLs join the repeats, one event says so."""
+        self.flush()  # records before the file are decided before its URLs count as seen
+        keys = np.frombuffer(f.url_keys, dtype="<u8")
+        self._skipped_keys = keys if self._skipped_keys is None else np.union1d(self._skipped_keys, keys)
+        self.report.unchanged += f.records
+        self.report.unchanged_files += 1
+        self.report.unchanged_file_records += f.records
+        url = f"dataset-file://{self.source.id}/{f.path}"
+        detail = (
+            f"{f.path}: {f.records:,} {self.label}s not read, unchanged since pass {f.pass_id} "
+            f"({f.size:,} bytes, sha256 {f.sha256[:16]}…)"
+        )
+        ev = CrawlEvent(
+            url, "unchanged-file", detail, at=datetime.now(UTC).isoformat(), extra={"records": f.records}
+        )
+        self.state.log(self.pass_id, [ev])
+
+    def _repeats_skipped(self, urls: list[str]) -> set[str]:
+        if self._skipped_keys is None or not urls:
+            return set()
+        keys = np.fromiter((url_key(u) for u in urls), dtype=np.uint64, count=len(urls))
+        at = np.searchsorted(self._skipped_keys, keys).clip(max=len(self._skipped_keys) - 1)
+        hit = self._skipped_keys[at] == keys
+        return {u for u, h in zip(urls, hit.tolist(), strict=True) if h}
+
     def flush(self) -> None:
         batch, self._batch, self._bytes = self._batch, [], 0
         if not batch:
             return
         committed = self.state.committed(self.pass_id, [c.url for c in batch])
+        in_skipped = self._repeats_skipped([c.url for c in batch])
         seen: set[str] = set()
         fresh: list[Candidate] = []
         rows: list[BatchRow] = []
@@ -126,6 +186,11 @@ class RecordPass:
                     rows.append(
                         self._row(c, "duplicate", f"repeats {self.label} {c.url} seen earlier in the pass")
                     )
+                continue
+            if c.url in in_skipped:
+                rows.append(
+                    self._row(c, "duplicate", f"repeats {self.label} {c.url} of an unchanged input file")
+                )
                 continue
             seen.add(c.url)
             fresh.append(c)
@@ -259,7 +324,7 @@ class RecordReader:
     def _prepare(self) -> None:
         """Locate the input; a reader whose input is missing fails here, with a clear error."""
 
-    def _run(self, candidates: Iterable[Candidate]) -> CrawlReport:
+    def _run(self, candidates: Iterable[Candidate | FileRead | FileUnchanged]) -> CrawlReport:
         """The source's crawl lock, then every candidate through batches until the input ends, the limit is
         reached or a stop is asked (:class:`CrawlStopped`). ``candidates`` is consumed under the lock."""
         lock = self.state.crawl_lock(self.source.id)
@@ -274,7 +339,11 @@ class RecordReader:
                 resumed_label=self.label,
             )
             for cand in candidates:
-                if not records.add(cand):
+                if isinstance(cand, FileRead):
+                    records.file_read(cand.file)
+                elif isinstance(cand, FileUnchanged):
+                    records.file_unchanged(cand.file)
+                elif not records.add(cand):
                     break
             return records.finish()
         finally:

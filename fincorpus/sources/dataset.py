@@ -2,21 +2,29 @@
 
 Each row is archived as a WARC resource record holding the row as JSON, so a dataset document has a raw_ref and
 raw_sha256 like a fetched page. Rows are streamed (Parquet batch by batch, JSON lines line by line: memory holds a
-batch, never the dataset) and committed in batches (:mod:`fincorpus.sources.batch`); every row is read on every
-pass, ``max_pages`` counts new or changed rows, and a pass the limit stopped is continued by the next ingest.
+batch and the 8-byte URL keys of the file being read, never the dataset) and committed in batches
+(:mod:`fincorpus.sources.batch`). A Parquet/JSONL file read to the end is remembered; the next pass skips it whole
+while its size, SHA-256 and the column mapping are unchanged (an appended ``part-N.parquet`` costs only its own
+rows). Every row of every other file is read on every pass, ``max_pages`` counts new or changed rows, and a pass
+the limit stopped is continued by the next ingest. Hub datasets and ``save_to_disk`` folders are read whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fincorpus.sources.base import CrawlEvent, CrawlReport, ItemMeta
-from fincorpus.sources.batch import BATCH_ROWS, Candidate, RecordReader
+from fincorpus.sources.batch import BATCH_ROWS, Candidate, FileRead, FileUnchanged, RecordReader
+from fincorpus.sources.frontier import InputFile, url_key
 from fincorpus.sources.registry import DatasetConfig
 
 RECORD_TYPE = "application/x-fincorpus-record+json"
@@ -82,8 +90,28 @@ def _parquet_rows(path: Path) -> Iterator[RawRow]:
             yield RawRow(f"{path.name} row {n}", row)
 
 
+def _saved_dataset(path: Path) -> bool:
+    return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def dataset_files(path: Path) -> list[Path]:
+    """The Parquet and JSON-lines files of a file or folder path, in the order their rows are read."""
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json") and p.is_file())
+        if path.is_dir()
+        else [path]
+    )
+    if not files:
+        raise FileNotFoundError(f"no .parquet, .jsonl or .json files in {path}")
+    return files
+
+
+def rows_of_file(f: Path, max_bytes: int) -> Iterator[RawRow]:
+    return _parquet_rows(f) if f.suffix == ".parquet" else _jsonl_rows(f, max_bytes)
+
+
 def _rows_from_path(path: Path, split: str, max_bytes: int) -> Iterator[RawRow]:
-    if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+    if _saved_dataset(path):
         import datasets
 
         ds = datasets.load_from_disk(str(path))  # memory-mapped Arrow: iterating does not load it
@@ -92,15 +120,13 @@ def _rows_from_path(path: Path, split: str, max_bytes: int) -> Iterator[RawRow]:
         for i, row in enumerate(ds, 1):
             yield RawRow(f"{path.name} row {i}", row)
         return
-    files = (
-        sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json") and p.is_file())
-        if path.is_dir()
-        else [path]
-    )
-    if not files:
-        raise FileNotFoundError(f"no .parquet, .jsonl or .json files in {path}")
-    for f in files:
-        yield from (_parquet_rows(f) if f.suffix == ".parquet" else _jsonl_rows(f, max_bytes))
+    for f in dataset_files(path):
+        yield from rows_of_file(f, max_bytes)
+
+
+def _file_sha256(f: Path) -> str:
+    with open(f, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def iter_rows(cfg: DatasetConfig, base_dir: Path, max_bytes: int = 50_000_000) -> Iterator[RawRow]:
@@ -130,8 +156,54 @@ class DatasetReader(RecordReader):
         return self.source.dataset
 
     def run(self) -> CrawlReport:
-        rows = iter_rows(self.cfg, self.base_dir, self.source.max_document_bytes)
-        return self._run(self._candidate(seq, raw) for seq, raw in enumerate(rows, 1))
+        cfg = self.cfg
+        path = Path(cfg.path or "")
+        path = path if path.is_absolute() else self.base_dir / path
+        if cfg.hub or not path.exists() or _saved_dataset(path):  # one stream of rows, read every time
+            rows = iter_rows(cfg, self.base_dir, self.source.max_document_bytes)
+            return self._run(self._candidate(seq, raw) for seq, raw in enumerate(rows, 1))
+        return self._run(self._by_file(path))
+
+    def _settings(self) -> str:
+        """What decides how a file's rows become documents: a change reads every file again."""
+        return json.dumps(
+            {
+                "dataset": self.cfg.model_dump(),
+                "max_document_bytes": self.source.max_document_bytes,
+                "reader": 1,
+            },
+            sort_keys=True,
+        )
+
+    def _by_file(self, path: Path) -> Iterator[Candidate | FileRead | FileUnchanged]:
+        """Each file's rows then a FileRead, or one FileUnchanged for a remembered file of the same size, content
+        and mapping. Positions (seq) run on across files either way, so a resumed pass finds its records again."""
+        settings = self._settings()
+        seq = 0
+        for f in dataset_files(path):
+            rel = f.relative_to(path).as_posix() if path.is_dir() else f.name
+            size = f.stat().st_size
+            known = self.state.input_file(self.source.id, rel)
+            sha = None
+            if known is not None and known.size == size and known.settings == settings:
+                sha = _file_sha256(f)
+                if sha == known.sha256:
+                    yield FileUnchanged(known)
+                    seq += known.records
+                    continue
+            sha = sha or _file_sha256(f)
+            keys = array("Q")
+            n = 0
+            for raw in rows_of_file(f, self.source.max_document_bytes):
+                n += 1
+                cand = self._candidate(seq + n, raw)
+                keys.append(url_key(cand.url))
+                yield cand
+            seq += n
+            if f.stat().st_size != size:  # written to while it was read: not remembered
+                continue
+            ordered = np.unique(np.frombuffer(keys, dtype=np.uint64)).astype("<u8")
+            yield FileRead(InputFile(rel, size, sha, n, settings, self.pass_id, ordered.tobytes()))
 
     def _candidate(self, seq: int, raw: RawRow) -> Candidate:
         cfg = self.cfg

@@ -12,6 +12,8 @@ catalog brings a Postgres frontier with it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -74,6 +76,19 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS crawl_host (
         host TEXT PRIMARY KEY,
         next_at DOUBLE PRECISION NOT NULL)""",
+    # Input files (dataset Parquet/JSONL) a pass read to the end with every record committed: one whose size,
+    # content hash and column mapping are unchanged is skipped whole by the next pass (batch.InputFile).
+    """CREATE TABLE IF NOT EXISTS crawl_input_file (
+        source_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        records INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        pass_id TEXT NOT NULL,
+        url_keys TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        PRIMARY KEY (source_id, path))""",
     """CREATE TABLE IF NOT EXISTS crawl_event (
         pass_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
@@ -194,6 +209,30 @@ class BatchRow:
     capture: Capture | None = None  # a new or changed document
     page: PageMemory | None = None  # its new memory (with capture)
     touched: bool = False  # unchanged: only the page's checked_at moves
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input file read to the end in a pass with every record committed: skipped whole by a later pass while
+    its size, content hash and the source's mapping (``settings``) are the same. ``url_keys`` are the 64-bit keys
+    (:func:`url_key`) of its records' URLs, sorted: a later file's record repeating one is a duplicate, as it
+    was when this file was read first."""
+
+    path: str  # relative to the source's dataset path
+    size: int
+    sha256: str
+    records: int  # records the reader yielded for it (rows, bad lines): later records keep their positions
+    settings: str
+    pass_id: str
+    url_keys: bytes
+
+
+def url_key(url: str) -> int:
+    """A URL's 64-bit key (BLAKE2b). Two of a million URLs share one with a probability of about 3e-8; a collision
+    would make one new record of a later file count as a repeat of an unchanged file's record (logged as such)."""
+    return int.from_bytes(
+        hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+    )
 
 
 @dataclass
@@ -554,6 +593,49 @@ class CrawlState:
                 c.execute(
                     text("SELECT COUNT(*) FROM crawl_capture WHERE pass_id=:p"), {"p": pass_id}
                 ).scalar_one()
+            )
+
+    def input_file(self, source_id: str, path: str) -> InputFile | None:
+        """What the last complete read of this input file recorded, if any."""
+        with self.engine.connect() as c:
+            r = c.execute(
+                text(
+                    "SELECT size, sha256, records, settings, pass_id, url_keys FROM crawl_input_file "
+                    "WHERE source_id=:s AND path=:p"
+                ),
+                {"s": source_id, "p": path},
+            ).first()
+        if r is None:
+            return None
+        return InputFile(path, int(r[0]), r[1], int(r[2]), r[3], r[4], base64.b64decode(r[5]))
+
+    def remember_input_file(self, source_id: str, f: InputFile) -> None:
+        """Record a file read to the end with every record committed (replaces what was recorded before)."""
+        with self.engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO crawl_input_file VALUES (:s, :p, :n, :h, :r, :c, :pass, :k, :t) "
+                    "ON CONFLICT (source_id, path) DO UPDATE SET size=:n, sha256=:h, records=:r, settings=:c, "
+                    "pass_id=:pass, url_keys=:k, read_at=:t"
+                ),
+                {
+                    "s": source_id,
+                    "p": f.path,
+                    "n": f.size,
+                    "h": f.sha256,
+                    "r": f.records,
+                    "c": f.settings,
+                    "pass": f.pass_id,
+                    "k": base64.b64encode(f.url_keys).decode("ascii"),
+                    "t": datetime.now(UTC).isoformat(),
+                },
+            )
+
+    def forget_input_files(self, source_id: str) -> int:
+        """Drop what was recorded of a source's input files: its next pass reads every file again."""
+        with self.engine.begin() as c:
+            return int(
+                c.execute(text("DELETE FROM crawl_input_file WHERE source_id=:s"), {"s": source_id}).rowcount
             )
 
     def commit_batch(self, pass_id: str, source_id: str, rows: list[BatchRow]) -> None:
