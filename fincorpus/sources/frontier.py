@@ -631,13 +631,6 @@ class CrawlState:
                 },
             )
 
-    def forget_input_files(self, source_id: str) -> int:
-        """Drop what was recorded of a source's input files: its next pass reads every file again."""
-        with self.engine.begin() as c:
-            return int(
-                c.execute(text("DELETE FROM crawl_input_file WHERE source_id=:s"), {"s": source_id}).rowcount
-            )
-
     def commit_batch(self, pass_id: str, source_id: str, rows: list[BatchRow]) -> None:
         """Everything a batch changes, in one transaction: a SIGKILL loses at most the batch, never part of it.
 
