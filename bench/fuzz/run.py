@@ -10,7 +10,8 @@ for that input and restarts the worker after it.
 
 Crashing inputs are saved under bench/results/fuzz-crashes/ as their recipe (seed, index, steps: replay with
 ``--replay SEED:INDEX``), with the bytes only when the input holds no shared (third-party) material; at most
-``--keep`` files per (function, status, location) signature.
+``--keep`` files per (function, status, location) signature, named `seedS-...json`: a run replaces only the files of
+an earlier run of its own seed.
 
 Run: ``.venv/bin/python bench/fuzz/run.py [--n 1000000] [--workers 2] [--seed 14]``; results in
 bench/results/fuzz.json.
@@ -338,7 +339,8 @@ def _record(
     entry["count"] += 1
     if kept[sig] < keep:
         kept[sig] += 1
-        name = hashlib.blake2b(sig.encode(), digest_size=6).hexdigest() + f"-{kept[sig]}.json"
+        sig_hash = hashlib.blake2b(sig.encode(), digest_size=6).hexdigest()
+        name = f"seed{f['seed']}-{sig_hash}-{kept[sig]}.json"  # per seed: runs of other seeds keep theirs
         (crash_dir / name).write_text(json.dumps(f, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         entry["examples"].append(f"{crash_dir.name}/{name}")
 
@@ -388,8 +390,10 @@ def main() -> None:
         "max_minutes": a.max_minutes,
     }
     crash_dir = a.out.parent / "fuzz-crashes"
-    if crash_dir.is_dir():  # a new run's examples replace the last run's (only files this script wrote)
-        for old in crash_dir.glob("*.json"):
+    if (
+        crash_dir.is_dir()
+    ):  # a new run's examples replace those of the last run of the same seed, nothing else
+        for old in crash_dir.glob(f"seed{a.seed}-*.json"):
             old.unlink()
     head = {
         "provenance": provenance(),
