@@ -140,6 +140,31 @@ def test_crawl_state_and_politeness_on_postgres(
     assert min(gaps) >= 0.2 and times[-1] - times[0] >= 9 * 0.3 * 0.95, gaps
 
 
+def test_unchanged_dataset_file_is_skipped_on_postgres(
+    stack: dict[str, str], data_dir: Path, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The input-file memory (crawl_input_file) on the PostgreSQL crawl state: remembered, replaced, skipped."""
+    from tests.test_connectors_hardening import dataset_sources, sentences
+    from tests.test_dataset_files import _crawl, _part
+
+    for k, v in stack.items():
+        monkeypatch.setenv(k, v)
+    texts = sentences(data_dir, 1300)
+    _part(tmp_path / "ds", "part-0.parquet", list(range(1200)), texts[:1200])
+    sources = dataset_sources(tmp_path, max_pages=1_000_000)
+    got, stored = _crawl(tmp_path, home, sources)
+    assert len(stored) == 1200 and got["unchanged_files"] == 0
+    _part(tmp_path / "ds", "part-1.parquet", list(range(1200, 1300)), texts[1200:])
+    got, stored = _crawl(tmp_path, home, sources)
+    assert len(stored) == 100 and got["unchanged_files"] == 1 and got["unchanged_file_records"] == 1200
+    _part(tmp_path / "ds", "part-0.parquet", list(range(1200)), [t + "。" for t in texts[:1200]])
+    got, stored = _crawl(tmp_path, home, sources)  # every row changed: read again, remembered again
+    assert len(stored) == 1200 and got["unchanged_files"] == 0
+    got, stored = _crawl(tmp_path, home, sources)
+    assert stored == [] and got["unchanged_files"] == 1
+    assert not (home / "catalog.db").exists()  # the crawl state really was in PostgreSQL
+
+
 def test_distributed_build_agrees_with_embedded_and_survives_a_killed_worker(
     embedded: dict[str, dict], stack: dict[str, str], data_dir: Path, tmp_path: Path
 ) -> None:
