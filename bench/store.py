@@ -108,8 +108,12 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
+        # children of every thread: a process pool started from a worker thread (Prefect's task runner) hangs its
+        # processes under that thread, and /proc/P/task/P/children lists only the main thread's
         try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            kids = [
+                k for t in Path(f"/proc/{p}/task").iterdir() for k in (t / "children").read_text().split()
+            ]
         except OSError:
             continue
         todo += [int(k) for k in kids]
