@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -14,7 +15,7 @@ import pytest
 
 from fincorpus import locks
 from fincorpus.fixture_server import FixtureServer
-from fincorpus.sources.base import CrawlReport, CrawlStopped
+from fincorpus.sources.base import CrawlEvent, CrawlReport, CrawlStopped
 from fincorpus.sources.frontier import CrawlState
 from fincorpus.sources.netguard import literal_address, refuse_url_host
 from fincorpus.sources.registry import CrawlerConfig, SourceConfig
@@ -24,11 +25,15 @@ from tests.test_crawler import source
 
 
 def run(
-    home: Path, src: SourceConfig, cfg: CrawlerConfig, stop: threading.Event | None = None
+    home: Path,
+    src: SourceConfig,
+    cfg: CrawlerConfig,
+    stop: threading.Event | None = None,
+    progress: Callable[[CrawlEvent], None] | None = None,
 ) -> tuple[CrawlReport, str, CrawlState]:
     state = CrawlState(home)
     pass_id, resumed = state.open_pass(src.id)
-    crawler = WebCrawler(src, cfg, home, state, pass_id, resumed=resumed, stop=stop)
+    crawler = WebCrawler(src, cfg, home, state, pass_id, resumed=resumed, stop=stop, progress=progress)
     try:
         return crawler.run(), pass_id, state
     finally:
@@ -239,11 +244,19 @@ def test_robots_txt_is_retried_when_the_connection_is_refused(home: Path) -> Non
         servers.append(srv)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
 
-    threading.Timer(0.3, start_late).start()
+    def start_on_the_first_retry(ev: CrawlEvent) -> None:
+        """The server starts when the crawler reports its first refused attempt (a fixed 0.3 s delay raced a
+        loaded machine: the first attempt came after the server was up, and the test saw no refusal)."""
+        if ev.outcome == "retry" and not servers:
+            start_late()
+
     try:
         cfg = CrawlerConfig(delay_seconds=0, tdmrep=False, backoff_seconds=0.6, max_retries=3)
         report, pass_id, state = run(
-            home, source(seeds=[f"http://127.0.0.1:{port}/"], allow_private_network=True), cfg
+            home,
+            source(seeds=[f"http://127.0.0.1:{port}/"], allow_private_network=True),
+            cfg,
+            progress=start_on_the_first_retry,
         )
     finally:
         for srv in servers:
