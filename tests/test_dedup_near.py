@@ -280,3 +280,57 @@ def test_dropped_records_are_not_keepers_and_the_same_document_twice_is_one(home
     rows = pq.read_table(staged.path / "final").to_pylist()
     assert [r["canonical_url"] for r in rows] == ["http://a.test/0.html", "http://a.test/1.html"]
     assert rows[1]["duplicate_of"] is None and rows[0]["duplicate_of"] is None
+
+
+def test_run_dedup_across_parts_with_chunked_lookups(home: Path, monkeypatch) -> None:
+    """The run's columns stay chunked by part (no Python lists of the run): repeats and exact groups that span
+    parts, hashes looked up in the index a few at a time, and empty texts, decided as in one part."""
+    import numpy as np
+
+    from fincorpus.dedup import stage as dstage
+    from fincorpus.dedup.index import IndexedDocs, open_near_index
+    from fincorpus.pipelines.ingest import staging
+    from fincorpus.schema import records_table
+
+    monkeypatch.setattr(dstage, "EXACT_LOOKUP_CHUNK", 2)
+    cfg = NearConfig()
+    texts = ["".join(chr(0x4E00 + 400 * i + (j * 7) % 400) for j in range(300)) for i in range(6)]
+    published_text = texts[5]
+    index = open_near_index(home, cfg=cfg)
+    p = prepare(published_text, cfg)
+    index.add(
+        IndexedDocs(
+            ["pub-1"], ["a"], np.stack([p.sig]), [p.facts], [make_row(text=published_text)["text_sha256"]]
+        ),
+        "t0",
+    )
+    parts_rows = [
+        [
+            make_row("http://a.test/0.html", text=texts[0]),
+            make_row("http://a.test/1.html", text=texts[1]),
+            make_row("http://a.test/e.html", text="", text_sha256=""),
+        ],
+        [
+            make_row("http://a.test/1.html", text=texts[1]),  # the same document again, in another part
+            make_row("http://b.test/0.html", text=texts[0], licence_class="media-third-party-reprint"),
+            make_row("http://a.test/5.html", text=published_text),
+        ],
+        [make_row("http://c.test/0.html", text=texts[0], licence_class="media-third-party-reprint")],
+    ]
+    store = staging(home)
+    parts = []
+    for k, rows in enumerate(parts_rows):
+        t = records_table(rows, stage="test")
+        store.write_parquet(f"x/p{k}.parquet", t)
+        store.write_parquet(f"x/s{k}.parquet", dstage.sidecar(t, cfg))
+        parts.append(dstage.PartFiles(f"x/p{k}.parquet", f"x/s{k}.parquet"))
+    decisions, stats = dstage.dedup_run(store, parts, cfg, index)
+    index.close()
+    got = {(d["part"], d["row"]): (d["action"], d["duplicate_of"]) for d in decisions.to_pylist()}
+    a0 = make_row("http://a.test/0.html")["doc_id"]
+    assert got[(1, 0)] == ("drop", None)
+    assert got[(0, 0)] == ("keep", None)
+    assert got[(1, 1)] == ("remove", a0) and got[(2, 0)] == ("remove", a0)
+    assert got[(1, 2)] == ("remove", "pub-1")
+    assert (0, 1) not in got and (0, 2) not in got
+    assert (stats.same_document_dropped, stats.exact_in_run, stats.exact_published) == (1, 2, 1)

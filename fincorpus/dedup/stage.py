@@ -195,16 +195,26 @@ class _Run:
             t = t.append_column("part", pa.array(np.full(t.num_rows, p_no, np.int32)))
             t = t.append_column("row", pa.array(np.arange(t.num_rows, dtype=np.int32)))
             tables.append(t)
-        self.t = pa.concat_tables(tables) if tables else pa.table({c: [] for c in [*_COLUMNS, "part", "row"]})
+        empty = {c: pa.array([], pa.string()) for c in _COLUMNS if c != "quality"}
+        empty |= {
+            "length": pa.array([], pa.int64()),
+            "part": pa.array([], pa.int32()),
+            "row": pa.array([], pa.int32()),
+        }
+        self.t = pa.concat_tables(tables) if tables else pa.table(empty)
         self.n = self.t.num_rows
         offsets = np.cumsum([0] + [tb.num_rows for tb in tables])
         self.offset = offsets  # global index of (part, row) = offset[part] + row
-        self._cols: dict[str, list[Any]] = {}
+        self._cols: dict[str, _Column] = {}
 
-    def col(self, name: str) -> list[Any]:
+    def col(self, name: str) -> _Column:
+        """One column, read value by value: the run's columns stay in Arrow, never Python lists of the run."""
         if name not in self._cols:
-            self._cols[name] = self.t.column(name).to_pylist()
+            self._cols[name] = _Column(self.t.column(name))
         return self._cols[name]
+
+    def mask(self, values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
     def member(self, g: int) -> Member:
         c = self.col
@@ -238,6 +248,53 @@ class _Run:
         return out
 
 
+class _Column:
+    """A column of the run, indexed by global row; values are converted one at a time (a run of 1M documents
+    would hold ~100 bytes of Python objects per value and column as lists)."""
+
+    def __init__(self, values: pa.ChunkedArray) -> None:
+        self.values = values
+        self.starts = np.cumsum([0] + [len(c) for c in values.chunks])
+
+    def __getitem__(self, g: int) -> Any:
+        k = int(np.searchsorted(self.starts, g, side="right") - 1)
+        return self.values.chunk(k)[int(g - self.starts[k])].as_py()
+
+
+def _codes(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary codes of the values (-1 for null; codes in order of first appearance) and the dictionary.
+    The chunks share one dictionary, so no column is ever concatenated into one array."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, values.type)).chunks
+    if not encoded:
+        return np.zeros(0, np.int64), pa.array([], values.type)
+    codes = np.concatenate(
+        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) for c in encoded]
+    )
+    return codes, encoded[0].dictionary
+
+
+def _groups(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ordered by code (stable), where each code's run starts in that order, and the codes."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else ordered
+    return order, starts, ordered[starts]
+
+
+def _first_occurrences(values: pa.ChunkedArray) -> np.ndarray:
+    """Positions of values equal to an earlier value (nulls never repeat), ascending."""
+    codes, _ = _codes(values)
+    order, starts, _ = _groups(codes)
+    repeat = np.ones(order.size, dtype=bool)
+    repeat[starts] = False
+    out = order[repeat]
+    return np.sort(out[codes[out] >= 0])
+
+
+EXACT_LOOKUP_CHUNK = 50_000  # hashes per lookup in the index and in staged runs (memory: one chunk's strings)
+
+
 def _sim(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
@@ -254,34 +311,42 @@ def dedup_run(
     stats = DedupStats(documents=run.n)
     decisions: dict[int, _Decision] = {}
     doc_ids = run.col("doc_id")
-    status = run.col("status")
 
     # 1. the same document twice in one run: keep the first capture
-    first: dict[str, int] = {}
-    for g, d in enumerate(doc_ids):
-        if d in first:
-            decisions[g] = _Decision(
-                "drop", "dedup", f"same document as an earlier capture in this run ({d})"
-            )
-            stats.same_document_dropped += 1
-        else:
-            first[d] = g
-    live = np.array(
-        [
-            status[g] == "kept" and g not in decisions and bool(run.col("text_sha256")[g])
-            for g in range(run.n)
-        ],
-        dtype=bool,
+    repeats = _first_occurrences(run.t.column("doc_id"))
+    for g in repeats.tolist():
+        decisions[g] = _Decision(
+            "drop", "dedup", f"same document as an earlier capture in this run ({doc_ids[g]})"
+        )
+    stats.same_document_dropped += int(repeats.size)
+    hashes = run.t.column("text_sha256")
+    live = run.mask(pc.equal(run.t.column("status"), "kept")) & run.mask(
+        pc.greater(pc.utf8_length(hashes), 0)
     )
+    live[repeats] = False
 
-    # 2. exact duplicates
-    hashes = run.col("text_sha256")
-    groups: dict[str, list[int]] = defaultdict(list)
-    for g in np.flatnonzero(live).tolist():
-        groups[hashes[g]].append(g)
-    published: dict[str, tuple[str, str]] = index.exact(list(groups)) if index is not None else {}
-    staged = pending_exact(list(groups)) if pending_exact is not None else {}
-    for digest, members in groups.items():
+    # 2. exact duplicates: groups of equal hashes (codes of one dictionary), looked up chunk by chunk
+    live_rows = np.flatnonzero(live)
+    codes, digests = _codes(hashes.take(pa.array(live_rows)))
+    wanted = np.bincount(codes, minlength=len(digests)) > 1
+    published: dict[str, tuple[str, str]] = {}
+    staged: dict[str, str] = {}
+    for lo in range(0, len(digests), EXACT_LOOKUP_CHUNK):
+        chunk = digests.slice(lo, EXACT_LOOKUP_CHUNK).to_pylist()
+        hit_p = index.exact(chunk) if index is not None else {}
+        hit_s = pending_exact(chunk) if pending_exact is not None else {}
+        published.update(hit_p)
+        staged.update(hit_s)
+        for k, h in enumerate(chunk):
+            if h in hit_p or h in hit_s:
+                wanted[lo + k] = True
+    order, starts, group_codes = _groups(codes)
+    ends = np.r_[starts[1:], order.size] if starts.size else starts
+    for lo, hi, code in zip(starts.tolist(), ends.tolist(), group_codes.tolist(), strict=True):
+        if not wanted[code]:
+            continue
+        members = live_rows[order[lo:hi]].tolist()
+        digest = digests[code].as_py()
         prior = published.get(digest)
         prior_where = f"published in snapshot {prior[1]!r}" if prior else None
         if prior is None and digest in staged:
