@@ -130,19 +130,33 @@ def _rss(pid: int) -> int:
     return 0
 
 
+def _what(pid: int) -> str:
+    """A process's command line, shortened (the command, a worker, the Prefect server)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(a.decode(errors="replace") for a in argv if a)[-120:]
+
+
 def run(cmd: list[str], env: dict[str, str]) -> dict:
     """Wall time, exit code, peak RSS of the process tree and of its largest process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak_tree = peak_one = 0
+    per_process: dict[int, list] = {}  # pid -> [peak RSS, what it is]
     stop = threading.Event()
 
     def sample() -> None:
         nonlocal peak_tree, peak_one
         while not stop.wait(0.2):
-            sizes = [_rss(p) for p in _tree(proc.pid)]
+            pids = _tree(proc.pid)
+            sizes = [_rss(p) for p in pids]
             peak_tree = max(peak_tree, sum(sizes))
             peak_one = max(peak_one, max(sizes, default=0))
+            for p, size in zip(pids, sizes, strict=True):
+                seen = per_process.setdefault(p, [0, _what(p)])
+                seen[0] = max(seen[0], size)
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -164,6 +178,9 @@ def run(cmd: list[str], env: dict[str, str]) -> dict:
         "seconds": round(wall, 2),
         "peak_rss_tree_mb": round(peak_tree / 1e6),
         "peak_rss_max_process_mb": round(peak_one / 1e6),
+        "peak_rss_per_process_mb": [
+            [round(size / 1e6), what] for size, what in sorted(per_process.values(), reverse=True)[:6]
+        ],
     }
 
 

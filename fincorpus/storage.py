@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -124,6 +124,28 @@ class Storage:
         def put(p: str) -> None:
             with self._fs.open_output_stream(p) as fh:
                 fh.write(data)
+
+        self._atomic(rel, put)
+
+    def write_chunks(self, rel: str, chunks: Iterable[bytes]) -> None:
+        """Write atomically what an iterator yields, chunk by chunk (memory: one chunk, not the file). On object
+        storage the chunks go to a local temporary file first: an iterator failing half way must not leave a
+        partial object (closing an upload stream publishes what it holds)."""
+        if self.remote:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="fincorpus-chunks-") as tmp:
+                local = Path(tmp) / "part"
+                with local.open("wb") as fh:
+                    for chunk in chunks:
+                        fh.write(chunk)
+                self.upload(local, rel)
+            return
+
+        def put(p: str) -> None:
+            with self._fs.open_output_stream(p) as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
 
         self._atomic(rel, put)
 

@@ -105,3 +105,29 @@ def test_two_shards_read_at_once_keep_their_own_windows(
 def test_a_missing_remote_segment_is_one_clear_error(remote_home: Path) -> None:
     with pytest.raises(RawRefError, match=r"raw/r1/none\.warc\.gz.*is missing"):
         read_raw(remote_home, "raw/r1/none.warc.gz#0")
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_streamed_write_is_whole_or_absent(home: Path, where: str, request) -> None:  # type: ignore[no-untyped-def]
+    """``Storage.write_chunks`` (the crawl logs of a run, a line batch at a time): an iterator failing half way
+    leaves the earlier file as it was, locally and on object storage; a whole iterator writes every chunk."""
+    from fincorpus.pipelines.ingest import staging
+
+    if where == "s3":
+        request.getfixturevalue("remote_home")
+    store = staging(home)
+    assert store.remote == (where == "s3")
+    store.write_chunks("run/log.jsonl", (f"{i}\n".encode() for i in range(5000)))
+    assert store.read_bytes("run/log.jsonl") == "".join(f"{i}\n" for i in range(5000)).encode()
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield b"partial\n"
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError, match="database gone"):
+        store.write_chunks("run/log.jsonl", failing())
+    assert store.read_bytes("run/log.jsonl").startswith(b"0\n1\n")
+    with pytest.raises(RuntimeError):
+        store.write_chunks("run/other.jsonl", failing())
+    assert not store.exists("run/other.jsonl")
+    assert store.list("run") == ["log.jsonl"]  # no temporary file left behind

@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -166,11 +166,20 @@ def write_crawl_logs(home: Path, run_id: str, pass_ids: list[str]) -> None:
     store = staging(home)
     for p in pass_ids:
         source_id = p.split("-", 1)[1].rsplit("-", 1)[0]
-        lines = (
-            json.dumps({"pass_id": p, **ev.__dict__}, ensure_ascii=False) + "\n"
-            for ev in state.iter_events(p)
-        )
-        store.write_bytes(f"{run_id}/crawl-{source_id}.jsonl", "".join(lines).encode("utf-8"))
+        store.write_chunks(f"{run_id}/crawl-{source_id}.jsonl", _log_chunks(state.iter_events(p), p))
+
+
+def _log_chunks(events: Iterable[CrawlEvent], pass_id: str, lines: int = 2000) -> Iterator[bytes]:
+    """A pass's crawl log as JSON lines, ``lines`` at a time (a dataset pass logs an event per row: 1M rows
+    made one 400 MB string)."""
+    batch: list[str] = []
+    for ev in events:
+        batch.append(json.dumps({"pass_id": pass_id, **ev.__dict__}, ensure_ascii=False) + "\n")
+        if len(batch) >= lines:
+            yield "".join(batch).encode("utf-8")
+            batch = []
+    if batch:
+        yield "".join(batch).encode("utf-8")
 
 
 # -- planning ----------------------------------------------------------------------------------------------------
