@@ -164,8 +164,12 @@ class Storage:
             self._fs.delete_file(self._full(rel))
 
     # -- reading ---------------------------------------------------------------------------------------------
-    def read_parquet(self, rel: str, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(self._full(rel), columns=columns, filesystem=self._fs)
+    def read_parquet(
+        self, rel: str, columns: list[str] | None = None, read_dictionary: list[str] | None = None
+    ) -> pa.Table:
+        return pq.read_table(
+            self._full(rel), columns=columns, filesystem=self._fs, read_dictionary=read_dictionary
+        )
 
     def iter_batches(
         self, rel: str, columns: list[str] | None = None, batch_size: int = 4096

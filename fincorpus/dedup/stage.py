@@ -24,7 +24,7 @@ never the texts (except those of borderline pairs).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -166,9 +166,11 @@ class PartFiles:
     sidecar: str
 
 
-_COLUMNS = [
+_COLUMNS = ["doc_id", "status", "source_id", "original_url", "text_sha256"]  # held for the whole run
+_DICTIONARY = ["status", "source_id"]  # few distinct values: held as codes
+# read only for the documents a decision is being made on (keepers of groups, pairs near a threshold)
+_MEMBER_COLUMNS = [
     "doc_id",
-    "status",
     "source_id",
     "canonical_url",
     "licence_class",
@@ -177,35 +179,26 @@ _COLUMNS = [
     "title",
     "original_url",
     "rel_canonical",
-    "text_sha256",
     "quality",
 ]
+MEMBER_BATCH = 20_000  # members read at a time for exact groups
 
 
 class _Run:
-    """The run's documents as small columns, with lazily read signatures and texts."""
+    """The run's documents as a few small columns (ids, status, hashes); what the keeper policy needs of a
+    document (:class:`Member`), its signature and its text are read from its part when a decision needs them."""
 
     def __init__(self, storage: Storage, parts: Sequence[PartFiles], cfg: NearConfig) -> None:
         self.storage, self.parts, self.cfg = storage, parts, cfg
-        tables = []
-        for p_no, p in enumerate(parts):
-            t = storage.read_parquet(p.part, columns=_COLUMNS)
-            length = pc.struct_field(t.column("quality"), "length_chars")
-            t = t.drop_columns(["quality"]).append_column("length", pc.fill_null(length, 0))
-            t = t.append_column("part", pa.array(np.full(t.num_rows, p_no, np.int32)))
-            t = t.append_column("row", pa.array(np.arange(t.num_rows, dtype=np.int32)))
-            tables.append(t)
-        empty = {c: pa.array([], pa.string()) for c in _COLUMNS if c != "quality"}
-        empty |= {
-            "length": pa.array([], pa.int64()),
-            "part": pa.array([], pa.int32()),
-            "row": pa.array([], pa.int32()),
-        }
-        self.t = pa.concat_tables(tables) if tables else pa.table(empty)
+        tables = [storage.read_parquet(p.part, columns=_COLUMNS, read_dictionary=_DICTIONARY) for p in parts]
+        empty = pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
+        # the parts' dictionaries differ: codes are unified per column, still never one Python list of the run
+        self.t = pa.concat_tables(tables).unify_dictionaries() if tables else empty
         self.n = self.t.num_rows
         offsets = np.cumsum([0] + [tb.num_rows for tb in tables])
         self.offset = offsets  # global index of (part, row) = offset[part] + row
         self._cols: dict[str, _Column] = {}
+        self._members: dict[int, Member] = {}
 
     def col(self, name: str) -> _Column:
         """One column, read value by value: the run's columns stay in Arrow, never Python lists of the run."""
@@ -216,20 +209,38 @@ class _Run:
     def mask(self, values: pa.ChunkedArray | pa.Array) -> np.ndarray:
         return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
+    def prefetch(self, gs: Iterable[int]) -> None:
+        """Read the members of these documents, part by part (one read per part)."""
+        by_part: dict[int, list[int]] = defaultdict(list)
+        for g in gs:
+            if g not in self._members:
+                by_part[self.where(g)[0]].append(g)
+        for part, members in sorted(by_part.items()):
+            t = self.storage.read_parquet(self.parts[part].part, columns=_MEMBER_COLUMNS)
+            t = t.take(pa.array([int(g - self.offset[part]) for g in members]))
+            length = pc.fill_null(pc.struct_field(t.column("quality"), "length_chars"), 0)
+            rows = t.drop_columns(["quality"]).append_column("length", length).to_pylist()
+            for g, r in zip(members, rows, strict=True):
+                self._members[g] = Member(
+                    doc_id=r["doc_id"],
+                    source_id=r["source_id"],
+                    canonical_url=r["canonical_url"],
+                    licence_class=r["licence_class"],
+                    published=r["published_at"],
+                    length=int(r["length"] or 0),
+                    doc_type=r["doc_type"],
+                    title=r["title"],
+                    original_url=r["original_url"],
+                    rel_canonical=r["rel_canonical"],
+                )
+
+    def forget(self) -> None:
+        self._members.clear()
+
     def member(self, g: int) -> Member:
-        c = self.col
-        return Member(
-            doc_id=c("doc_id")[g],
-            source_id=c("source_id")[g],
-            canonical_url=c("canonical_url")[g],
-            licence_class=c("licence_class")[g],
-            published=c("published_at")[g],
-            length=int(c("length")[g] or 0),
-            doc_type=c("doc_type")[g],
-            title=c("title")[g],
-            original_url=c("original_url")[g],
-            rel_canonical=c("rel_canonical")[g],
-        )
+        if g not in self._members:
+            self.prefetch([g])
+        return self._members[g]
 
     def where(self, g: int) -> tuple[int, int]:
         part = int(np.searchsorted(self.offset, g, side="right") - 1)
@@ -342,9 +353,15 @@ def dedup_run(
                 wanted[lo + k] = True
     order, starts, group_codes = _groups(codes)
     ends = np.r_[starts[1:], order.size] if starts.size else starts
-    for lo, hi, code in zip(starts.tolist(), ends.tolist(), group_codes.tolist(), strict=True):
-        if not wanted[code]:
-            continue
+    chosen = np.flatnonzero(wanted[group_codes]) if group_codes.size else group_codes
+    batch_of = np.cumsum(ends[chosen] - starts[chosen]) // MEMBER_BATCH if chosen.size else chosen
+    for k, i in enumerate(chosen.tolist()):
+        lo, hi, code = int(starts[i]), int(ends[i]), int(group_codes[i])
+        if k == 0 or batch_of[k] != batch_of[k - 1]:  # the members of the next groups, read together
+            run.forget()
+            upto = np.searchsorted(batch_of, batch_of[k], side="right")
+            spans = [live_rows[order[starts[j] : ends[j]]] for j in chosen[k:upto].tolist()]
+            run.prefetch(np.concatenate(spans).tolist())
         members = live_rows[order[lo:hi]].tolist()
         digest = digests[code].as_py()
         prior = published.get(digest)
@@ -487,6 +504,8 @@ def _near_in_run(
     stats.verified_pairs = len(verified)
     stats.exact_verified_pairs = sum(p.exact for p in verified)
     members_of = {k: int(cars.g[used[k]]) for k in range(used.size)}
+    run.forget()
+    run.prefetch(sorted({members_of[k] for p in verified for k in (p.i, p.j)}))
 
     def accept(p: NearPair) -> bool:
         if p.jaccard >= cfg.threshold:
@@ -568,19 +587,22 @@ def _named_originals(
     both fall below the Jaccard threshold while the reprint still says where it came from.
     """
     originals = run.col("original_url")
-    asking = [g for g in np.flatnonzero(live).tolist() if originals[g]]
+    naming = run.mask(pc.greater(pc.utf8_length(run.t.column("original_url")), 0))
+    asking = np.flatnonzero(live & naming).tolist()
     if not asking:
         return
-    urls = run.t.column("canonical_url")
-    wanted = pa.array(sorted({originals[g] for g in asking}))
-    hits = np.flatnonzero(
-        pc.fill_null(pc.is_in(urls, value_set=wanted), False).to_numpy(zero_copy_only=False)
-    )
+    wanted = pa.array(sorted({originals[g] for g in asking}), pa.string())
     by_url: dict[str, int] = {}
-    canon = run.col("canonical_url")
-    for g in hits.tolist():
-        if run.col("status")[g] == "kept" and (canon[g] not in by_url):
-            by_url[canon[g]] = g
+    for p_no, p in enumerate(run.parts):  # the run's URLs are read part by part, never held for the run
+        t = run.storage.read_parquet(p.part, columns=["canonical_url", "status"])
+        hit = pc.and_(
+            pc.is_in(t.column("canonical_url"), value_set=wanted), pc.equal(t.column("status"), "kept")
+        )
+        rows = np.flatnonzero(run.mask(hit))
+        for r, url in zip(
+            rows.tolist(), t.column("canonical_url").take(pa.array(rows)).to_pylist(), strict=True
+        ):
+            by_url.setdefault(url, int(run.offset[p_no]) + r)
     doc_ids = run.col("doc_id")
     by_doc = {doc_ids[g]: g for g in by_url.values()}
     texts_needed: set[int] = set()
