@@ -335,10 +335,33 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return lo, hi
 
 
+def sorted_ids(ids: Iterable[str]) -> Sequence[str]:
+    """The distinct ids, sorted. An Arrow array of ids (a gate over 1M staged documents) stays one: sorted and
+    deduplicated in Arrow, read by position (UTF-8 byte order is code point order, so the order is ``sorted``'s)."""
+    if hasattr(ids, "null_count") and hasattr(ids, "to_pylist"):  # pyarrow Array or ChunkedArray
+        import pyarrow.compute as pc
+
+        unique = pc.unique(pc.drop_null(ids))  # type: ignore[arg-type]
+        return _ArrowIds(unique.take(pc.sort_indices(unique)))
+    return sorted(set(ids))
+
+
+class _ArrowIds(Sequence[str]):
+    def __init__(self, values: Any) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self.values[i].as_py()
+
+
 def draw_sample(ids: Iterable[str], n: int, seed: int) -> list[str]:
-    """A reproducible simple random sample: the same ids and seed give the same sample on any machine."""
-    pool = sorted(set(ids))
-    return sorted(random.Random(seed).sample(pool, min(n, len(pool))))
+    """A reproducible simple random sample: the same ids and seed give the same sample on any machine (positions
+    drawn from ``range``: ``random.sample`` picks the same positions whatever the sequence holds)."""
+    pool = ids if isinstance(ids, _ArrowIds) else sorted_ids(ids)
+    return sorted(pool[i] for i in random.Random(seed).sample(range(len(pool)), min(n, len(pool))))
 
 
 # -- the source gate -----------------------------------------------------------------------------------------------
@@ -474,7 +497,7 @@ def assess_sample(
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}: use one of {STAGES}")
     lib = library or default_library()
-    population = sorted(set(ids))
+    population = sorted_ids(ids)
     size = (
         sample_size(len(population), margin=margin, confidence=confidence)
         if n is None

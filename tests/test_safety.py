@@ -140,6 +140,26 @@ def test_sample_is_reproducible() -> None:
     assert draw_sample(ids, 50, 7) == draw_sample(reversed(ids), 50, 7) != draw_sample(ids, 50, 8)
 
 
+def test_sample_of_arrow_ids_is_the_sample_of_the_same_ids_as_strings() -> None:
+    """The gate passes a run's ids as Arrow arrays (no Python list of the run): same population, same sample as
+    the list form and as the earlier ``random.sample(sorted(set(ids)), n)`` (reports drawn before still match)."""
+    import random
+
+    import pyarrow as pa
+
+    from fincorpus.safety import sorted_ids
+
+    rng = random.Random(3)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(3000)] + ["上海", "上海", "ab", "Ab"]
+    arrow = pa.chunked_array([pa.array(ids[:1000]), pa.array(ids[1000:] + [None])])
+    assert list(sorted_ids(arrow)) == sorted(set(ids))
+    for seed in (1, 2, 99):
+        expected = sorted(random.Random(seed).sample(sorted(set(ids)), 200))
+        assert draw_sample(ids, 200, seed) == expected
+        assert draw_sample(sorted_ids(arrow), 200, seed) == expected
+        assert draw_sample(arrow, 200, seed) == expected
+
+
 @pytest.fixture(scope="module")
 def clean_docs(data_dir: Path) -> list[ScreenDoc]:
     texts = _real_texts(data_dir)
