@@ -151,7 +151,7 @@ def test_sample_of_arrow_ids_is_the_sample_of_the_same_ids_as_strings() -> None:
 
     rng = random.Random(3)
     ids = [f"{rng.getrandbits(64):016x}" for _ in range(3000)] + ["上海", "上海", "ab", "Ab"]
-    arrow = pa.chunked_array([pa.array(ids[:1000]), pa.array(ids[1000:] + [None])])
+    arrow = pa.chunked_array([pa.array(ids[:1000]), pa.array([*ids[1000:], None])])
     assert list(sorted_ids(arrow)) == sorted(set(ids))
     for seed in (1, 2, 99):
         expected = sorted(random.Random(seed).sample(sorted(set(ids)), 200))
