@@ -228,7 +228,14 @@ class CorpusCatalog:
         scan = self.table.scan(
             row_filter=self._filter(status, row_filter), snapshot_id=snap_id, selected_fields=cols
         )
-        yield from scan.to_arrow_batch_reader()
+        # One data file at a time: PyIceberg's reader maps every file of the scan onto its thread pool at once and
+        # each task lists its file's batches, so a consumer slower than the reads (a pull writing Parquet) held
+        # most of the snapshot (apache/iceberg-python#3036; 698 MB at 106k rows, 1,382 MB at 318k).
+        from pyiceberg.table import _to_arrow_batch_reader_via_file_scan_tasks
+
+        projection = scan.projection()
+        for task in scan.plan_files():
+            yield from _to_arrow_batch_reader_via_file_scan_tasks(scan, projection, [task])
 
     def read(
         self,
