@@ -231,11 +231,14 @@ class CorpusCatalog:
         # One data file at a time: PyIceberg's reader maps every file of the scan onto its thread pool at once and
         # each task lists its file's batches, so a consumer slower than the reads (a pull writing Parquet) held
         # most of the snapshot (apache/iceberg-python#3036; 698 MB at 106k rows, 1,382 MB at 318k).
-        from pyiceberg.table import _to_arrow_batch_reader_via_file_scan_tasks
-
+        try:  # PyIceberg 0.12's own per-task reader (private; older releases we allow lack it)
+            from pyiceberg.table import _to_arrow_batch_reader_via_file_scan_tasks as per_tasks
+        except ImportError:  # the whole-scan reader: same batches, memory not bounded by one file
+            yield from scan.to_arrow_batch_reader()
+            return
         projection = scan.projection()
         for task in scan.plan_files():
-            yield from _to_arrow_batch_reader_via_file_scan_tasks(scan, projection, [task])
+            yield from per_tasks(scan, projection, [task])
 
     def read(
         self,
